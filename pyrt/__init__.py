@@ -1,0 +1,1 @@
+"""pyrt: an algorithmic trading system on trio."""

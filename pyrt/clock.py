@@ -1,0 +1,117 @@
+"""Time and randomness for a run.
+
+Every ``now`` and every ``sleep`` in pyrt goes through a :class:`Clock`. Live runs use
+:class:`WallClock`; simulation, replay and backtests use :class:`VirtualClock`, which reads
+trio's own clock, so under :class:`trio.testing.MockClock` (autojump) a simulated day passes in
+seconds. Randomness comes from one ``random.Random(seed)`` per run (:func:`make_rng`), and
+:func:`seed_trio_scheduler` pins trio's scheduling order for simulation.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Final, Protocol, runtime_checkable
+
+import trio
+import trio._core._run as _trio_run  # private: see seed_trio_scheduler
+
+__all__ = [
+    "Clock",
+    "VirtualClock",
+    "WallClock",
+    "make_rng",
+    "seed_trio_scheduler",
+]
+
+NS_PER_SECOND: Final = 1_000_000_000
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """What actors read time from and sleep on."""
+
+    def now_ns(self) -> int:
+        """Return the current time as integer nanoseconds since the Unix epoch."""
+        ...
+
+    def monotonic(self) -> float:
+        """Return seconds on the run's monotonic clock (trio's clock)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep for ``seconds`` on the run's clock. Cancellable."""
+        ...
+
+
+class WallClock:
+    """Real time: the epoch from the system, the monotonic clock from trio."""
+
+    __slots__ = ()
+
+    def now_ns(self) -> int:
+        return time.time_ns()
+
+    def monotonic(self) -> float:
+        return trio.current_time()
+
+    async def sleep(self, seconds: float) -> None:
+        await trio.sleep(seconds)
+
+    def __repr__(self) -> str:
+        return "WallClock()"
+
+
+class VirtualClock:
+    """Virtual time: an epoch fixed at construction plus trio's (mock) clock.
+
+    The epoch offset is taken from trio's clock the first time it is read inside a run, so
+    ``now_ns()`` starts at ``start_ns`` and moves only as trio's clock moves. Under
+    ``MockClock(autojump_threshold=0)`` every sleep completes at once, in order.
+
+    Args:
+        start_ns: the epoch time, in nanoseconds, at which the run starts.
+    """
+
+    __slots__ = ("_origin", "_start_ns")
+
+    def __init__(self, start_ns: int) -> None:
+        self._start_ns = start_ns
+        self._origin: float | None = None
+
+    def _elapsed(self) -> float:
+        now = trio.current_time()
+        if self._origin is None:
+            self._origin = now
+        return now - self._origin
+
+    def now_ns(self) -> int:
+        return self._start_ns + round(self._elapsed() * NS_PER_SECOND)
+
+    def monotonic(self) -> float:
+        return trio.current_time()
+
+    async def sleep(self, seconds: float) -> None:
+        self._elapsed()  # fix the origin before time moves
+        await trio.sleep(seconds)
+
+    def __repr__(self) -> str:
+        return f"VirtualClock(start_ns={self._start_ns})"
+
+
+def make_rng(seed: int) -> random.Random:
+    """Return the run's random source, seeded: every random draw in a run comes from it."""
+    return random.Random(seed)
+
+
+def seed_trio_scheduler(seed: int) -> None:
+    """Seed trio's scheduler RNG, which shuffles each batch of runnable tasks.
+
+    trio exposes this only as the private ``trio._core._run._r`` (Hypothesis seeds it the same
+    way). trio is pinned to a minor version in ``pyproject.toml`` and
+    ``tests/unit/test_clock.py`` fails if the attribute moves.
+    """
+    rng = _trio_run._r
+    if not isinstance(rng, random.Random):  # pragma: no cover - canary test covers this
+        raise RuntimeError("trio moved its scheduler RNG; update pyrt.clock.seed_trio_scheduler")
+    rng.seed(seed)

@@ -1,0 +1,67 @@
+"""pyrt's messages: frozen attrs classes, one per topic, and their one codec."""
+
+from __future__ import annotations
+
+from ._codec import (
+    CONVERTER as CONVERTER,
+    MESSAGE_TYPES as MESSAGE_TYPES,
+    TOPICS as TOPICS,
+    Message as Message,
+    decode as decode,
+    encode as encode,
+    from_dict as from_dict,
+    to_dict as to_dict,
+)
+from .enums import OrderType as OrderType, Side as Side, TimeInForce as TimeInForce
+from .market import (
+    BarReceived as BarReceived,
+    BookLevel as BookLevel,
+    BookReceived as BookReceived,
+    QuoteReceived as QuoteReceived,
+    TradeReceived as TradeReceived,
+)
+from .system import (
+    Heartbeat as Heartbeat,
+    SupervisorEvent as SupervisorEvent,
+    SupervisorEventKind as SupervisorEventKind,
+)
+from .trading import (
+    OrderAccepted as OrderAccepted,
+    OrderCanceled as OrderCanceled,
+    OrderFilled as OrderFilled,
+    OrderRejected as OrderRejected,
+    OrderSubmitted as OrderSubmitted,
+    RiskApproved as RiskApproved,
+    RiskRejected as RiskRejected,
+    SignalGenerated as SignalGenerated,
+)
+
+__all__ = [
+    "CONVERTER",
+    "MESSAGE_TYPES",
+    "TOPICS",
+    "BarReceived",
+    "BookLevel",
+    "BookReceived",
+    "Heartbeat",
+    "Message",
+    "OrderAccepted",
+    "OrderCanceled",
+    "OrderFilled",
+    "OrderRejected",
+    "OrderSubmitted",
+    "OrderType",
+    "QuoteReceived",
+    "RiskApproved",
+    "RiskRejected",
+    "Side",
+    "SignalGenerated",
+    "SupervisorEvent",
+    "SupervisorEventKind",
+    "TimeInForce",
+    "TradeReceived",
+    "decode",
+    "encode",
+    "from_dict",
+    "to_dict",
+]

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol, TypeAlias, final
+
+import attrs
+import trio
+
+from ..messages import Message, OrderSubmitted, OrderType, Side, TimeInForce
+
+#: Where a venue delivers what arrived together (one frame, one tick): publishes one batch.
+Emit: TypeAlias = Callable[[Sequence[Message]], Awaitable[None]]
+
+
+@final
+@attrs.frozen(kw_only=True)
+class VenueOrder:
+    """An order as the venue knows it (a REST reply or a reconciliation read)."""
+
+    venue_order_id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    quantity: float
+    filled_quantity: float
+    filled_avg_price: float | None
+    order_type: OrderType
+    time_in_force: TimeInForce
+    limit_price: float | None
+    stop_price: float | None
+    status: str
+    """Alpaca's status spelling: ``new``, ``partially_filled``, ``filled``, ``canceled`` …"""
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+OPEN_STATUSES: frozenset[str] = frozenset(
+    {"new", "partially_filled", "accepted", "pending_new", "pending_cancel", "pending_replace", "held"}
+)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class VenuePosition:
+    """A position at the venue: signed quantity (negative = short) and average entry price."""
+
+    symbol: str
+    quantity: float
+    avg_entry_price: float
+
+
+@final
+@attrs.frozen(kw_only=True)
+class AccountSnapshot:
+    """The venue's view of the account."""
+
+    cash: float
+    buying_power: float
+    equity: float
+
+
+class MarketDataFeed(Protocol):
+    """A source of ``market.*`` messages for a set of symbols."""
+
+    async def run(
+        self,
+        symbols: Sequence[str],
+        emit: Emit,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Stream market data for ``symbols`` into ``emit`` until cancelled.
+
+        Calls ``task_status.started()`` once subscribed. Each call of ``emit`` carries what
+        arrived together; ``emit`` may block (backpressure). Reconnects are the feed's job.
+        """
+        ...
+
+
+class Broker(Protocol):
+    """Order entry and order updates.
+
+    Raises (from every method): :class:`pyrt.errors.VenueRejected` for a refused request
+    (never retried), :class:`pyrt.errors.RateLimited`, :class:`pyrt.errors.VenueUnavailable`
+    and :class:`pyrt.errors.TransportError` for failures the caller may retry.
+    """
+
+    async def submit_order(self, order: OrderSubmitted) -> VenueOrder:
+        """Send one order under its ``client_order_id``; return the venue's acknowledgement."""
+        ...
+
+    async def cancel_order(self, venue_order_id: str) -> None:
+        """Ask the venue to cancel an order; the outcome arrives as an update."""
+        ...
+
+    async def get_order_by_client_id(self, client_order_id: str) -> VenueOrder | None:
+        """Look an order up by its client order id; ``None`` if the venue never saw it."""
+        ...
+
+    async def list_open_orders(self) -> list[VenueOrder]:
+        """Return the orders still working at the venue."""
+        ...
+
+    async def list_positions(self) -> list[VenuePosition]:
+        """Return the venue's positions."""
+        ...
+
+    async def get_account(self) -> AccountSnapshot:
+        """Return cash, buying power and equity."""
+        ...
+
+    async def run_updates(
+        self,
+        emit: Emit,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Stream order updates as ``order.accepted|filled|canceled|rejected`` messages.
+
+        Calls ``task_status.started()`` once listening; runs until cancelled.
+        """
+        ...
