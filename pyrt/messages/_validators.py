@@ -25,7 +25,9 @@ def finite(_inst: object, attribute: attrs.Attribute[float], value: float) -> No
         raise ValueError(f"{attribute.name} must be finite, was {value!r}")
 
 
-def optional_finite_positive(_inst: object, attribute: attrs.Attribute[float | None], value: float | None) -> None:
+def optional_finite_positive(
+    _inst: object, attribute: attrs.Attribute[float | None], value: float | None
+) -> None:
     if value is not None and not (value > 0.0 and value != math.inf):
         raise ValueError(f"{attribute.name} must be a finite number > 0 or null, was {value!r}")
 

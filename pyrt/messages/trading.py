@@ -184,5 +184,3 @@ class OrderRejected:
     status_code: int | None = None
     ts_event: int
     ts_init: int
-
-

@@ -1,0 +1,384 @@
+"""Topic pub/sub on bounded trio memory channels: the one way actors talk.
+
+Every subscription owns one bounded channel. Items on it are **batches**: tuples of messages that
+arrived together (one WebSocket frame, one clock tick), so a hop costs one channel operation per
+batch, not per message. A subscription picks its policy:
+
+- ``block`` (default): backpressure. A full channel makes ``publish`` wait; nothing is dropped.
+  Time spent waiting is counted in :meth:`Subscription.statistics`.
+- ``conflate``: latest value per ``(topic, symbol)``. ``publish`` never waits; a message replaced
+  before the consumer read it is dropped and counted. For quotes and books, never for orders.
+
+Topics are matched by prefix: ``"market."`` receives ``market.trade``, ``market.quote`` …;
+a message class (``OrderFilled``) subscribes to exactly its ``TOPIC``; ``""`` receives everything.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import Final, TypeAlias, final
+
+import attrs
+import trio
+
+from .messages import Message
+
+__all__ = ["Batch", "Bus", "BusStatistics", "Policy", "Subscription", "SubscriptionStatistics"]
+
+logger = logging.getLogger(__name__)
+
+Batch: TypeAlias = tuple[Message, ...]
+DEFAULT_BUFFER: Final = 16
+
+
+class Policy(enum.StrEnum):
+    BLOCK = "block"
+    CONFLATE = "conflate"
+
+
+@final
+@attrs.frozen(kw_only=True)
+class SubscriptionStatistics:
+    """A snapshot of one subscription's counters."""
+
+    name: str
+    """Who subscribed (the actor's name)."""
+    topics: tuple[str, ...]
+    """The topic prefixes subscribed to."""
+    policy: Policy
+    """``block`` or ``conflate``."""
+    depth: int
+    """Batches (block) or pending messages (conflate) waiting to be read now."""
+    peak_depth: int
+    """The largest ``depth`` seen so far."""
+    max_buffer_size: int
+    """Capacity of the channel in batches (block); 0 for conflate, which never waits."""
+    delivered_batches: int
+    """Batches handed to this subscription by ``publish``."""
+    delivered_messages: int
+    """Messages handed to this subscription by ``publish``."""
+    dropped: int
+    """Messages replaced before they were read (conflate only; always 0 for block)."""
+    blocked_count: int
+    """Times a publisher found the channel full and had to wait (block only)."""
+    blocked_seconds: float
+    """Total time publishers waited on a full channel, on the run's clock."""
+
+
+@final
+@attrs.frozen(kw_only=True)
+class BusStatistics:
+    """A snapshot of the bus and every live subscription."""
+
+    published_messages: int
+    """Messages published, whether or not anyone subscribed."""
+    published_batches: int
+    """Calls of ``publish``/``publish_batch`` that carried at least one message."""
+    unrouted_messages: int
+    """Messages no subscription matched."""
+    subscriptions: tuple[SubscriptionStatistics, ...]
+    """One entry per live subscription, in subscription order."""
+
+
+def _topic_key(item: str | type[Message]) -> str:
+    if isinstance(item, str):
+        return item
+    topic = getattr(item, "TOPIC", None)
+    if not isinstance(topic, str):
+        raise TypeError(f"subscribe takes topic prefixes or message classes, was {item!r}")
+    return topic
+
+
+@final
+class Subscription:
+    """One subscriber's inbox: iterate it for batches, or call :meth:`receive`.
+
+    Use it as an (async) context manager so it is closed and unrouted when the actor stops.
+    """
+
+    __slots__ = (
+        "_blocked_count",
+        "_blocked_seconds",
+        "_bus",
+        "_closed",
+        "_delivered_batches",
+        "_delivered_messages",
+        "_dropped",
+        "_lot",
+        "_max_buffer",
+        "_peak",
+        "_pending",
+        "_receive",
+        "_send",
+        "name",
+        "policy",
+        "topics",
+    )
+
+    def __init__(self, bus: Bus, topics: tuple[str, ...], *, name: str, policy: Policy, buffer: int) -> None:
+        if buffer < 0:
+            raise ValueError(f"buffer must be >= 0, was {buffer}")
+        self._bus = bus
+        self.topics = topics
+        self.name = name
+        self.policy = policy
+        self._max_buffer = buffer if policy is Policy.BLOCK else 0
+        send, receive = trio.open_memory_channel[Batch](self._max_buffer)
+        self._send: trio.MemorySendChannel[Batch] = send
+        self._receive: trio.MemoryReceiveChannel[Batch] = receive
+        self._pending: dict[tuple[str, str], Message] = {}
+        self._lot = trio.lowlevel.ParkingLot()
+        self._closed = False
+        self._delivered_batches = 0
+        self._delivered_messages = 0
+        self._dropped = 0
+        self._peak = 0
+        self._blocked_count = 0
+        self._blocked_seconds = 0.0
+
+    def matches(self, topic: str) -> bool:
+        """Return whether a message on ``topic`` is routed to this subscription."""
+        return any(topic.startswith(prefix) for prefix in self.topics)
+
+    # -- publisher side (called by Bus) -------------------------------------------------------
+    async def _deliver(self, batch: Batch) -> None:
+        self._delivered_batches += 1
+        self._delivered_messages += len(batch)
+        if self.policy is Policy.CONFLATE:
+            pending = self._pending
+            for msg in batch:
+                key = (msg.TOPIC, getattr(msg, "symbol", ""))
+                if key in pending:
+                    self._dropped += 1
+                pending[key] = msg
+            if len(pending) > self._peak:
+                self._peak = len(pending)
+            self._lot.unpark_all()
+            return
+        try:
+            self._send.send_nowait(batch)
+        except trio.WouldBlock:
+            self._blocked_count += 1
+            started = trio.current_time()
+            try:
+                await self._send.send(batch)
+            finally:
+                self._blocked_seconds += trio.current_time() - started
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            # the subscriber closed its inbox: it no longer wants messages (it is unrouted next)
+            return
+        used = self._send.statistics().current_buffer_used
+        if used > self._peak:
+            self._peak = used
+
+    # -- subscriber side ----------------------------------------------------------------------
+    async def receive(self) -> Batch:
+        """Wait for the next batch.
+
+        Cancellation leaves the subscription unchanged: nothing is consumed.
+
+        Raises:
+            trio.EndOfChannel: the subscription or the bus was closed and everything was read.
+        """
+        if self.policy is Policy.CONFLATE:
+            while not self._pending:
+                if self._closed:
+                    raise trio.EndOfChannel
+                await self._lot.park()
+            batch = tuple(self._pending.values())
+            self._pending.clear()
+            await trio.lowlevel.checkpoint()
+            return batch
+        return await self._receive.receive()
+
+    def receive_nowait(self) -> Batch:
+        """Return the next batch if one is waiting, else raise :class:`trio.WouldBlock`."""
+        if self.policy is Policy.CONFLATE:
+            if not self._pending:
+                if self._closed:
+                    raise trio.EndOfChannel
+                raise trio.WouldBlock
+            batch = tuple(self._pending.values())
+            self._pending.clear()
+            return batch
+        return self._receive.receive_nowait()
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Batch:
+        try:
+            return await self.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+
+    def close(self) -> None:
+        """Stop routing to this subscription; a reader drains what was queued, then ends."""
+        if self._closed:
+            return
+        self._closed = True
+        self._bus._unsubscribe(self)
+        self._send.close()
+        self._lot.unpark_all()
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+        self._receive.close()
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__()
+
+    def statistics(self) -> SubscriptionStatistics:
+        """Return a snapshot of this subscription's counters."""
+        depth = (
+            len(self._pending)
+            if self.policy is Policy.CONFLATE
+            else self._receive.statistics().current_buffer_used
+        )
+        return SubscriptionStatistics(
+            name=self.name,
+            topics=self.topics,
+            policy=self.policy,
+            depth=depth,
+            peak_depth=self._peak,
+            max_buffer_size=self._max_buffer,
+            delivered_batches=self._delivered_batches,
+            delivered_messages=self._delivered_messages,
+            dropped=self._dropped,
+            blocked_count=self._blocked_count,
+            blocked_seconds=self._blocked_seconds,
+        )
+
+    def __repr__(self) -> str:
+        return f"<Subscription {self.name!r} {self.policy} {self.topics}>"
+
+
+@final
+class Bus:
+    """Brokerless topic pub/sub inside one trio run."""
+
+    __slots__ = ("_closed", "_published_batches", "_published_messages", "_routes", "_subs", "_unrouted")
+
+    def __init__(self) -> None:
+        self._subs: list[Subscription] = []
+        self._routes: dict[str, tuple[Subscription, ...]] = {}
+        self._published_messages = 0
+        self._published_batches = 0
+        self._unrouted = 0
+        self._closed = False
+
+    def subscribe(
+        self,
+        *topics: str | type[Message],
+        name: str,
+        policy: Policy = Policy.BLOCK,
+        buffer: int = DEFAULT_BUFFER,
+    ) -> Subscription:
+        """Open a subscription to topic prefixes and/or message classes.
+
+        Args:
+            *topics: prefixes (``"market."``, ``""`` for all) or message classes (exact topic).
+            name: who is subscribing; appears in statistics.
+            policy: ``BLOCK`` (backpressure, no loss) or ``CONFLATE`` (latest per symbol).
+            buffer: channel capacity in batches, for ``BLOCK``.
+
+        Raises:
+            ValueError: no topics given, or the bus is closed.
+        """
+        if not topics:
+            raise ValueError("subscribe needs at least one topic prefix or message class")
+        if self._closed:
+            raise ValueError("the bus is closed")
+        sub = Subscription(
+            self, tuple(_topic_key(t) for t in topics), name=name, policy=policy, buffer=buffer
+        )
+        self._subs.append(sub)
+        self._routes.clear()
+        return sub
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        if sub in self._subs:
+            self._subs.remove(sub)
+            self._routes.clear()
+
+    def _route(self, topic: str) -> tuple[Subscription, ...]:
+        subs = self._routes.get(topic)
+        if subs is None:
+            subs = self._routes[topic] = tuple(s for s in self._subs if s.matches(topic))
+        return subs
+
+    async def publish(self, msg: Message) -> None:
+        """Publish one message as a batch of one.
+
+        Waits while any ``block`` subscriber's channel is full (backpressure). If cancelled while
+        waiting, subscribers earlier in subscription order may already have received it.
+        """
+        self._published_messages += 1
+        self._published_batches += 1
+        subs = self._route(msg.TOPIC)
+        if not subs:
+            self._unrouted += 1
+        batch = (msg,)
+        for sub in subs:
+            await sub._deliver(batch)
+        await trio.lowlevel.checkpoint()
+
+    async def publish_batch(self, msgs: Sequence[Message]) -> None:
+        """Publish messages that belong together; each subscriber gets its matching part as one batch.
+
+        Order is kept within each subscriber's part. An empty sequence publishes nothing.
+        """
+        if not msgs:
+            await trio.lowlevel.checkpoint()
+            return
+        batch = tuple(msgs)
+        self._published_messages += len(batch)
+        self._published_batches += 1
+        topics = {m.TOPIC for m in batch}
+        if len(topics) == 1:
+            subs = self._route(batch[0].TOPIC)
+            if not subs:
+                self._unrouted += len(batch)
+            for sub in subs:
+                await sub._deliver(batch)
+        else:
+            wanted: dict[Subscription, set[str]] = {}
+            for topic in topics:
+                for sub in self._route(topic):
+                    wanted.setdefault(sub, set()).add(topic)
+            self._unrouted += sum(1 for m in batch if not self._route(m.TOPIC))
+            for sub in [s for s in self._subs if s in wanted]:
+                want = wanted[sub]
+                part = batch if len(want) == len(topics) else tuple(m for m in batch if m.TOPIC in want)
+                await sub._deliver(part)
+        await trio.lowlevel.checkpoint()
+
+    def close(self) -> None:
+        """Close every subscription: readers drain what is queued, then their loops end."""
+        self._closed = True
+        for sub in list(self._subs):
+            sub.close()
+
+    def subscriptions(self) -> Iterable[Subscription]:
+        """Return the live subscriptions, in subscription order."""
+        return tuple(self._subs)
+
+    def statistics(self) -> BusStatistics:
+        """Return a snapshot of the bus and every live subscription."""
+        return BusStatistics(
+            published_messages=self._published_messages,
+            published_batches=self._published_batches,
+            unrouted_messages=self._unrouted,
+            subscriptions=tuple(s.statistics() for s in self._subs),
+        )
