@@ -1,0 +1,167 @@
+"""OHLCV bars from trades, closed on the run's clock.
+
+Policies (documented promises, tested in ``tests/unit/test_bars.py``):
+
+- Windows are aligned to the Unix epoch: a ``1m`` bar covers ``[k·60 s, (k+1)·60 s)``; its
+  ``ts_event`` is the window's start (Alpaca's convention).
+- A bar is emitted when its window has ended: on the first trade at or after the window's end, or
+  when :meth:`BarAggregator.on_time` is called with a time at or after it — whichever comes first —
+  so a quiet symbol's bar is not held back waiting for the next trade.
+- Empty windows produce no bar (no trade, no bar: a flat bar would invent a price).
+- Late trades (``ts_event`` before the open window's start, i.e. the bar was already emitted) are
+  not applied; they are counted in ``statistics().late_trades``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Final, final
+
+import attrs
+
+from .messages import BarReceived, TradeReceived
+
+__all__ = ["BarAggregator", "BarStatistics", "parse_timeframe"]
+
+_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_TIMEFRAME: Final = re.compile(r"^([1-9][0-9]*)([smhd])$")
+NS: Final = 1_000_000_000
+
+
+def parse_timeframe(timeframe: str) -> int:
+    """Return a timeframe such as ``"1s"``, ``"5m"``, ``"4h"``, ``"1d"`` in nanoseconds.
+
+    Raises:
+        ValueError: the text is not a count followed by one of s, m, h, d.
+    """
+    match = _TIMEFRAME.match(timeframe)
+    if match is None:
+        raise ValueError(f"timeframe must look like 1s, 5m, 1h or 1d, was {timeframe!r}")
+    return int(match.group(1)) * _UNITS[match.group(2)] * NS
+
+
+@final
+@attrs.frozen(kw_only=True)
+class BarStatistics:
+    """Counters of a :class:`BarAggregator`."""
+
+    trades: int
+    """Trades applied to a bar."""
+    bars: int
+    """Bars emitted."""
+    late_trades: int
+    """Trades older than the open window, not applied."""
+
+
+@attrs.define
+class _Open:
+    start: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    notional: float
+    count: int
+
+
+@final
+class BarAggregator:
+    """Build bars in several timeframes from one stream of trades.
+
+    Args:
+        timeframes: e.g. ``["1s", "1m"]``.
+    """
+
+    def __init__(self, timeframes: Sequence[str]) -> None:
+        if not timeframes:
+            raise ValueError("BarAggregator needs at least one timeframe")
+        self._frames: tuple[tuple[str, int], ...] = tuple((tf, parse_timeframe(tf)) for tf in timeframes)
+        self._open: dict[tuple[str, str], _Open] = {}
+        self._trades = 0
+        self._bars = 0
+        self._late = 0
+
+    def on_trade(self, trade: TradeReceived) -> list[BarReceived]:
+        """Apply a trade; return the bars its time closed (oldest first)."""
+        out: list[BarReceived] = []
+        ts = trade.ts_event
+        applied = False
+        for tf, width in self._frames:
+            key = (trade.symbol, tf)
+            start = ts - ts % width
+            bar = self._open.get(key)
+            if bar is not None and start != bar.start:
+                if start < bar.start:
+                    continue  # late for this timeframe
+                out.append(self._emit(trade.symbol, tf, bar, trade.ts_init))
+                bar = None
+            if bar is None:
+                self._open[key] = _Open(
+                    start,
+                    trade.price,
+                    trade.price,
+                    trade.price,
+                    trade.price,
+                    trade.size,
+                    trade.price * trade.size,
+                    1,
+                )
+            else:
+                bar.high = max(bar.high, trade.price)
+                bar.low = min(bar.low, trade.price)
+                bar.close = trade.price
+                bar.volume += trade.size
+                bar.notional += trade.price * trade.size
+                bar.count += 1
+            applied = True
+        if applied:
+            self._trades += 1
+        else:
+            self._late += 1
+        return out
+
+    def on_trades(self, trades: Iterable[TradeReceived]) -> list[BarReceived]:
+        """Apply many trades in order; return every bar they closed."""
+        out: list[BarReceived] = []
+        for trade in trades:
+            out.extend(self.on_trade(trade))
+        return out
+
+    def on_time(self, now_ns: int) -> list[BarReceived]:
+        """Close every open bar whose window ended at or before ``now_ns``."""
+        out: list[BarReceived] = []
+        for (symbol, tf), bar in list(self._open.items()):
+            width = dict(self._frames)[tf]
+            if bar.start + width <= now_ns:
+                out.append(self._emit(symbol, tf, bar, now_ns))
+                del self._open[(symbol, tf)]
+        out.sort(key=lambda b: (b.ts_event, b.symbol))
+        return out
+
+    def next_close_ns(self) -> int | None:
+        """Return the earliest time at which an open bar closes, or ``None`` if none is open."""
+        frames = dict(self._frames)
+        ends = [bar.start + frames[tf] for (_, tf), bar in self._open.items()]
+        return min(ends) if ends else None
+
+    def _emit(self, symbol: str, tf: str, bar: _Open, ts_init: int) -> BarReceived:
+        self._bars += 1
+        return BarReceived(
+            symbol=symbol,
+            timeframe=tf,
+            open=bar.open,
+            high=bar.high,
+            low=bar.low,
+            close=bar.close,
+            volume=bar.volume,
+            vwap=bar.notional / bar.volume if bar.volume > 0 else None,
+            trade_count=bar.count,
+            ts_event=bar.start,
+            ts_init=ts_init,
+        )
+
+    def statistics(self) -> BarStatistics:
+        """Return the aggregator's counters."""
+        return BarStatistics(trades=self._trades, bars=self._bars, late_trades=self._late)
