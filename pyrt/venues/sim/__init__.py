@@ -2,6 +2,7 @@
 
 - :class:`MatchingEngine` is the synchronous exchange-and-broker core (Alpaca semantics); the
   Alpaca-compatible server in ``pyrt.venues.local`` runs on it too.
+- :class:`MarketSimulator` makes seeded random-walk quotes and trades.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from .engine import (
     EngineStatistics as EngineStatistics,
     MatchingEngine as MatchingEngine,
 )
+from .market import MarketSimulator as MarketSimulator
 
 __all__ = [
     "EngineAccount",
@@ -23,5 +25,6 @@ __all__ = [
     "EnginePosition",
     "EngineRejected",
     "EngineStatistics",
+    "MarketSimulator",
     "MatchingEngine",
 ]
