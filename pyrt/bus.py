@@ -79,6 +79,8 @@ class BusStatistics:
     """Calls of ``publish``/``publish_batch`` that carried at least one message."""
     unrouted_messages: int
     """Messages no subscription matched."""
+    published_by_topic: dict[str, int]
+    """Messages published per topic (a copy)."""
     subscriptions: tuple[SubscriptionStatistics, ...]
     """One entry per live subscription, in subscription order."""
 
@@ -268,7 +270,15 @@ class Subscription:
 class Bus:
     """Brokerless topic pub/sub inside one trio run."""
 
-    __slots__ = ("_closed", "_published_batches", "_published_messages", "_routes", "_subs", "_unrouted")
+    __slots__ = (
+        "_by_topic",
+        "_closed",
+        "_published_batches",
+        "_published_messages",
+        "_routes",
+        "_subs",
+        "_unrouted",
+    )
 
     def __init__(self) -> None:
         self._subs: list[Subscription] = []
@@ -276,6 +286,7 @@ class Bus:
         self._published_messages = 0
         self._published_batches = 0
         self._unrouted = 0
+        self._by_topic: dict[str, int] = {}
         self._closed = False
 
     def subscribe(
@@ -326,6 +337,8 @@ class Bus:
         """
         self._published_messages += 1
         self._published_batches += 1
+        by_topic = self._by_topic
+        by_topic[msg.TOPIC] = by_topic.get(msg.TOPIC, 0) + 1
         subs = self._route(msg.TOPIC)
         if not subs:
             self._unrouted += 1
@@ -345,14 +358,19 @@ class Bus:
         batch = tuple(msgs)
         self._published_messages += len(batch)
         self._published_batches += 1
+        by_topic = self._by_topic
         topics = {m.TOPIC for m in batch}
         if len(topics) == 1:
-            subs = self._route(batch[0].TOPIC)
+            topic = batch[0].TOPIC
+            by_topic[topic] = by_topic.get(topic, 0) + len(batch)
+            subs = self._route(topic)
             if not subs:
                 self._unrouted += len(batch)
             for sub in subs:
                 await sub._deliver(batch)
         else:
+            for m in batch:
+                by_topic[m.TOPIC] = by_topic.get(m.TOPIC, 0) + 1
             wanted: dict[Subscription, set[str]] = {}
             for topic in topics:
                 for sub in self._route(topic):
@@ -380,5 +398,6 @@ class Bus:
             published_messages=self._published_messages,
             published_batches=self._published_batches,
             unrouted_messages=self._unrouted,
+            published_by_topic=dict(self._by_topic),
             subscriptions=tuple(s.statistics() for s in self._subs),
         )

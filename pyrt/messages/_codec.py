@@ -93,6 +93,12 @@ def from_dict(data: object, *, source: str = "") -> Message:
     Raises:
         DecodeError: naming the topic and every bad field.
     """
+    if not isinstance(data, dict):
+        raise DecodeError(
+            f"expected a JSON object with a topic, was {type(data).__name__}",
+            source=source,
+            preview=repr(data),
+        )
     try:
         msg: Message = CONVERTER.structure(data, Message)  # type: ignore[arg-type]  # the union alias is a valid structure target
     except KeyError as exc:

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import math
+
+import orjson
+import pytest
+from hypothesis import given, strategies as st
+
+from pyrt import messages as m
+from pyrt.errors import DecodeError
+from tests.strategies import BY_TYPE, any_message
+
+
+@pytest.mark.parametrize("cls", list(BY_TYPE), ids=lambda c: c.TOPIC)
+def test_every_message_round_trips(cls: type) -> None:
+    @given(BY_TYPE[cls])
+    def check(msg: m.Message) -> None:
+        assert m.decode(m.encode(msg)) == msg
+        assert m.from_dict(m.to_dict(msg)) == msg
+
+    check()
+
+
+@given(any_message, st.sampled_from([math.nan, math.inf, -math.inf, -1.0, 0.0]))
+def test_decode_refuses_non_finite_or_non_positive_prices(msg: m.Message, bad: float) -> None:
+    data = m.to_dict(msg)
+    price_fields = [k for k in ("price", "bid_price", "ask_price", "fill_price", "open") if k in data]
+    if not price_fields:
+        return
+    data[price_fields[0]] = bad
+
+    with pytest.raises(DecodeError, match=price_fields[0]):
+        m.from_dict(data)
+
+
+@given(any_message, st.text(min_size=1, max_size=8).filter(lambda k: k not in ("topic",)))
+def test_decode_refuses_unknown_keys(msg: m.Message, key: str) -> None:
+    data = m.to_dict(msg)
+    if key in data:
+        return
+    data[key] = 1
+
+    with pytest.raises(DecodeError, match="extra fields"):
+        m.from_dict(data)
+
+
+def test_decode_names_the_missing_field_and_the_source() -> None:
+    data = m.to_dict(m.TradeReceived(symbol="AAPL", price=1.0, size=1.0, ts_event=0, ts_init=0))
+    del data["price"]
+
+    with pytest.raises(DecodeError, match=r"^feed: required field missing @ \$\.price"):
+        m.from_dict(data, source="feed")
+
+
+@pytest.mark.parametrize(
+    ("payload", "match"),
+    [
+        (b"", "not JSON"),
+        (b"{", "not JSON"),
+        (b'{"topic": "market.nope"}', "unknown or missing topic"),
+        (b"[1, 2]", "expected a JSON object with a topic, was list"),
+        (
+            orjson.dumps(
+                {
+                    "topic": "market.quote",
+                    "symbol": "AAPL",
+                    "bid_price": 2.0,
+                    "bid_size": 1.0,
+                    "ask_price": 1.0,
+                    "ask_size": 1.0,
+                    "ts_event": 0,
+                    "ts_init": 0,
+                }
+            ),
+            "ask_price must be >= bid_price",
+        ),
+        (
+            orjson.dumps(
+                {
+                    "topic": "market.trade",
+                    "symbol": "aapl",
+                    "price": 1.0,
+                    "size": 1.0,
+                    "ts_event": 0,
+                    "ts_init": 0,
+                }
+            ),
+            "upper-case symbol",
+        ),
+    ],
+)
+def test_decode_refuses_malformed_payloads_with_decode_error(payload: bytes, match: str) -> None:
+    with pytest.raises(DecodeError, match=match):
+        m.decode(payload)
+
+
+def test_constructing_invalid_messages_raises_value_error_naming_the_field() -> None:
+    with pytest.raises(ValueError, match=r"^size must be a finite number > 0, was -3\.0$"):
+        m.TradeReceived(symbol="AAPL", price=1.0, size=-3.0, ts_event=0, ts_init=0)
+    with pytest.raises(ValueError, match=r"^limit_price must be set for a limit order, was None$"):
+        m.SignalGenerated(
+            signal_id="s",
+            strategy="x",
+            symbol="AAPL",
+            side=m.Side.BUY,
+            quantity=1.0,
+            order_type=m.OrderType.LIMIT,
+            ts_event=0,
+            ts_init=0,
+        )
+    with pytest.raises(ValueError, match="low <= open, close <= high"):
+        m.BarReceived(
+            symbol="AAPL",
+            timeframe="1m",
+            open=5.0,
+            high=4.0,
+            low=3.0,
+            close=4.0,
+            volume=0.0,
+            ts_event=0,
+            ts_init=0,
+        )
