@@ -24,21 +24,21 @@ from .messages import BarReceived, TradeReceived
 
 __all__ = ["BarAggregator", "BarStatistics", "parse_timeframe"]
 
-_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_TIMEFRAME: Final = re.compile(r"^([1-9][0-9]*)([smhd])$")
 NS: Final = 1_000_000_000
+_UNITS: Final = {"ms": NS // 1000, "s": NS, "m": 60 * NS, "h": 3600 * NS, "d": 86400 * NS}
+_TIMEFRAME: Final = re.compile(r"^([1-9][0-9]*)(ms|[smhd])$")
 
 
 def parse_timeframe(timeframe: str) -> int:
-    """Return a timeframe such as ``"1s"``, ``"5m"``, ``"4h"``, ``"1d"`` in nanoseconds.
+    """Return a timeframe such as ``"500ms"``, ``"1s"``, ``"5m"``, ``"4h"``, ``"1d"`` in nanoseconds.
 
     Raises:
-        ValueError: the text is not a count followed by one of s, m, h, d.
+        ValueError: the text is not a count followed by one of ms, s, m, h, d.
     """
     match = _TIMEFRAME.match(timeframe)
     if match is None:
-        raise ValueError(f"timeframe must look like 1s, 5m, 1h or 1d, was {timeframe!r}")
-    return int(match.group(1)) * _UNITS[match.group(2)] * NS
+        raise ValueError(f"timeframe must look like 500ms, 1s, 5m, 1h or 1d, was {timeframe!r}")
+    return int(match.group(1)) * _UNITS[match.group(2)]
 
 
 @final

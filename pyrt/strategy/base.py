@@ -53,6 +53,11 @@ class Strategy:
         self.position[fill.symbol] = self.position.get(fill.symbol, 0.0) + fill.side.sign * fill.fill_quantity
         self.on_fill(fill)
 
+    def handle_order_closed(self, symbol: str, side: Side, unfilled_quantity: float) -> None:
+        """An order of this strategy ended with ``unfilled_quantity`` never filled; call the hook."""
+        if unfilled_quantity > 0:
+            self.on_order_closed(symbol, side, unfilled_quantity)
+
     def handle_bar(self, bar: BarReceived) -> None:
         self._last_price[bar.symbol] = bar.close
         self.on_bar(bar)
@@ -83,6 +88,9 @@ class Strategy:
 
     def on_fill(self, fill: OrderFilled) -> None:
         """Called after the position was updated for one of this strategy's fills."""
+
+    def on_order_closed(self, symbol: str, side: Side, unfilled_quantity: float) -> None:
+        """Called when one of this strategy's orders was rejected or canceled with quantity unfilled."""
 
     def on_stop(self) -> None:
         """Called once when the run stops."""

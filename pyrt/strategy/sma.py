@@ -105,8 +105,7 @@ class SmaCrossover(Strategy):
             if abs(st.pending) < 1e-12:
                 st.pending = 0.0
 
-    def order_rejected(self, symbol: str, side: Side, quantity: float) -> None:
-        """Forget a pending order that will never fill (rejected or canceled unfilled)."""
+    def on_order_closed(self, symbol: str, side: Side, unfilled_quantity: float) -> None:
         st = self._state.get(symbol)
         if st is not None:
-            st.pending -= side.sign * quantity
+            st.pending -= side.sign * unfilled_quantity

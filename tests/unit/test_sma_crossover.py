@@ -45,7 +45,7 @@ def run_reference_rules(bars: list[BarReceived], cash: float) -> tuple[int, floa
         for sig in pending:  # orders decided on the previous bar fill at this bar's open
             cost = sig.quantity * bar.open
             if sig.side is Side.BUY and cost > cash:
-                strategy.order_rejected(sig.symbol, sig.side, sig.quantity)
+                strategy.handle_order_closed(sig.symbol, sig.side, sig.quantity)
                 continue
             cash -= sig.side.sign * cost
             position += sig.side.sign * sig.quantity

@@ -1,0 +1,286 @@
+"""The ``pyrt`` command: flags → config → a mode. The only module that prints or sets up logging."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final, TextIO
+
+import orjson
+import trio
+
+from .config import load_config
+from .errors import ConfigError, DecodeError, JournalError, SupervisionError
+from .modes.tree import RunStatus, RunSummary
+
+__all__ = ["main", "parse_duration"]
+
+logger = logging.getLogger("pyrt.cli")
+
+_DURATION: Final = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_DURATION_UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+
+
+def parse_duration(text: str) -> float:
+    """Parse ``"30s"``, ``"2m"``, ``"1h"``, ``"500ms"`` or plain seconds into seconds.
+
+    Raises:
+        ValueError: anything else, or zero.
+    """
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise ValueError(f"duration must look like 30s, 2m, 1h, 500ms or 10, was {text!r}")
+    seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"duration must be > 0, was {text!r}")
+    return seconds
+
+
+def _duration_arg(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pyrt", description="pyrt: algorithmic trading on trio")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the trading tree live (market data → signal → risk → execution)")
+    run.add_argument("--config", type=Path, help="JSON config file (see examples/config.json)")
+    run.add_argument("--venue", help="sim | local | alpaca | URL of an Alpaca-compatible server")
+    run.add_argument(
+        "--duration", type=_duration_arg, help="stop after this long, e.g. 30s, 5m (default: until Ctrl-C)"
+    )
+    run.add_argument(
+        "--journal", type=Path, help="journal file to write (default: a dated file under data_dir/journals)"
+    )
+    run.add_argument("--symbols", help="comma-separated symbols, e.g. AAPL,MSFT")
+    run.add_argument("--seed", type=int, help="the run's random seed")
+    run.add_argument("--strategy", help="built-in name (sma_crossover) or import path package.module:Class")
+    run.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="strategy parameter (repeatable)"
+    )
+    run.add_argument("--quiet", action="store_true", help="no live status lines, only the summary")
+
+    journal = sub.add_parser("journal", help="inspect a journal")
+    jsub = journal.add_subparsers(dest="journal_command", required=True)
+    show = jsub.add_parser("show", help="print a journal as JSON lines (metadata first)")
+    show.add_argument("file", type=Path)
+    show.add_argument("--topic", default="", help="only messages whose topic starts with this")
+
+    sub.add_parser("version", help="print the version")
+    return parser
+
+
+def _param_value(text: str) -> object:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text  # a bare word is a string
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    out: dict[str, object] = {}
+    if args.venue is not None:
+        out["run.venue"] = args.venue
+    if args.seed is not None:
+        out["run.seed"] = args.seed
+    if args.symbols is not None:
+        out["symbols"] = [s.strip() for s in args.symbols.split(",") if s.strip()]
+    if args.strategy is not None:
+        out["strategy.name"] = args.strategy
+    if args.param:
+        params: dict[str, object] = {}
+        for item in args.param:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise ConfigError([f"--param must look like KEY=VALUE, was {item!r}"], source="command line")
+            params[key] = _param_value(value)
+        out["strategy.params"] = params
+    return out
+
+
+def _format_status(status: RunStatus) -> str:
+    rates = " ".join(
+        f"{topic.removeprefix('market.')}={rate:,.0f}/s"
+        for topic, rate in sorted(status.rates.items())
+        if topic.startswith("market.") and rate > 0
+    )
+    positions = " ".join(f"{p.symbol}{p.quantity:+g}" for p in status.positions if p.quantity) or "flat"
+    pnl = status.realized_pnl + status.unrealized_pnl
+    return (
+        f"[{status.elapsed:7.1f}s] {rates or 'no market data yet'} | signals {status.count('signal.generated')}"
+        f" approved {status.count('risk.approved')} rejected {status.count('risk.rejected')}"
+        f" | orders {status.count('order.submitted')} fills {status.count('order.filled')}"
+        f" | {positions} | P&L {pnl:+,.2f}" + (f" | restarts {status.restarts}" if status.restarts else "")
+    )
+
+
+def _print_summary(summary: RunSummary, out: TextIO) -> None:
+    st = summary.status
+    print(f"\npyrt run stopped after {st.elapsed:.1f} s", file=out)
+    print("messages published:", file=out)
+    for topic, n in sorted(st.published_by_topic.items()):
+        print(f"  {topic:<20} {n:>10,}", file=out)
+    print(
+        f"signals {st.count('signal.generated')}, approved {st.count('risk.approved')}, "
+        f"rejected {st.count('risk.rejected')}, orders {st.count('order.submitted')}, "
+        f"fills {st.count('order.filled')}, order rejections {st.count('order.rejected')}, "
+        f"actor restarts {st.restarts}",
+        file=out,
+    )
+    if st.positions:
+        print(
+            f"  {'symbol':<10} {'qty':>10} {'avg price':>12} {'last':>12} {'realized':>12} {'unrealized':>12}",
+            file=out,
+        )
+        for p in st.positions:
+            last = f"{p.last_price:,.4f}" if p.last_price is not None else "-"
+            print(
+                f"  {p.symbol:<10} {p.quantity:>10g} {p.avg_price:>12,.4f} {last:>12} "
+                f"{p.realized_pnl:>+12,.2f} {p.unrealized_pnl:>+12,.2f}",
+                file=out,
+            )
+    print(
+        f"P&L: realized {st.realized_pnl:+,.2f}, unrealized {st.unrealized_pnl:+,.2f}, "
+        f"total {st.realized_pnl + st.unrealized_pnl:+,.2f}; equity {st.equity:,.2f}",
+        file=out,
+    )
+    print(f"journal: {summary.journal_path} ({summary.journal_records:,} records)", file=out)
+    print(f"  show it with: pyrt journal show {summary.journal_path}", file=out)
+
+
+async def _run_until_signal(args: argparse.Namespace) -> int:
+    from .modes.live import run_live
+
+    config = load_config(args.config, overrides=_overrides(args))
+    if config.run.venue != "sim":
+        raise ConfigError(
+            [f"$.run.venue: only 'sim' is available in this version, was {config.run.venue!r}"],
+            source="command line",
+        )
+    out = sys.stdout
+    summary: RunSummary | None = None
+
+    def started(path: Path) -> None:
+        print(
+            f"pyrt run: venue {config.run.venue}, symbols {','.join(config.symbols)}, journal {path}",
+            file=out,
+        )
+        if args.duration is None:
+            print("press Ctrl-C to stop", file=out)
+        out.flush()
+
+    def on_status(status: RunStatus) -> None:
+        print(_format_status(status), file=out, flush=True)
+
+    async with trio.open_nursery() as nursery:
+
+        async def stop_on_signal() -> None:
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    logger.info("received %s: stopping", signal.Signals(signum).name)
+                    nursery.cancel_scope.cancel()
+                    return
+
+        nursery.start_soon(stop_on_signal)
+        summary = await run_live(
+            config,
+            journal_path=args.journal,
+            duration=args.duration,
+            on_status=None if args.quiet else on_status,
+            on_started=started,
+        )
+        nursery.cancel_scope.cancel()
+    if summary is None:  # pragma: no cover - cancelled before the tree returned
+        return EXIT_OK
+    _print_summary(summary, out)
+    return EXIT_OK
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    try:
+        return trio.run(_run_until_signal, args)
+    except (ConfigError, SupervisionError, JournalError, ExceptionGroup) as exc:
+        leaves = _leaves(exc)
+        if not all(isinstance(e, ConfigError | SupervisionError | JournalError) for e in leaves):
+            raise
+    code = EXIT_FAILED
+    for leaf in leaves:
+        if isinstance(leaf, ConfigError):
+            print(f"pyrt: {leaf}", file=sys.stderr)
+            code = EXIT_USAGE
+        elif isinstance(leaf, SupervisionError):
+            cause = f" (last error: {leaf.__cause__!r})" if leaf.__cause__ is not None else ""
+            print(f"pyrt: the supervision tree stopped: {leaf}{cause}", file=sys.stderr)
+        else:
+            print(f"pyrt: journal: {leaf}", file=sys.stderr)
+    return code
+
+
+def _cmd_journal_show(args: argparse.Namespace) -> int:
+    from .journal import JournalReader, iter_json_lines
+
+    out = sys.stdout.buffer
+    prefix = args.topic.encode()
+    try:
+        for line in iter_json_lines(args.file):
+            if prefix and b'"topic":"' + prefix not in line:
+                continue
+            out.write(line if line.endswith(b"\n") else line + b"\n")
+        out.flush()
+        tail = JournalReader(args.file).scan()
+    except (JournalError, DecodeError) as exc:
+        print(f"pyrt: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except BrokenPipeError:
+        return EXIT_OK
+    if tail is not None:
+        print(f"pyrt: torn tail ignored: {tail}", file=sys.stderr)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``pyrt`` command line; return the exit code."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "run":
+        try:
+            return _cmd_run(args)
+        except ConfigError as exc:
+            print(f"pyrt: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    if args.command == "journal":
+        return _cmd_journal_show(args)
+    if args.command == "version":
+        from .modes.live import pyrt_version
+
+        print(pyrt_version())
+        return EXIT_OK
+    parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse requires one
+    return EXIT_USAGE  # pragma: no cover
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""Assemble the trading tree: the same actors whatever the venue and the clock."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import final
+
+import attrs
+import trio
+
+from ..actors.base import ActorContext
+from ..actors.execution import ExecutionActor
+from ..actors.market_data import MarketDataActor
+from ..actors.recorder import RecorderActor
+from ..actors.risk import RiskActor
+from ..actors.signal import SignalActor
+from ..bus import Bus
+from ..clock import Clock
+from ..config import PyrtConfig
+from ..journal import JournalWriter
+from ..portfolio import Portfolio, PositionView
+from ..risk import RiskEngine, RiskLimits
+from ..strategy import Strategy, load_strategy
+from ..supervisor import ChildSpec, Strategy as RestartStrategy, Supervisor
+from ..venues import Broker, MarketDataFeed
+
+__all__ = ["RunStatus", "RunSummary", "TradingTree", "bar_timeframe"]
+
+logger = logging.getLogger(__name__)
+
+
+def bar_timeframe(seconds: float) -> str:
+    """Return the timeframe string for a bar length in seconds (``60.0`` → ``"1m"``)."""
+    ms = round(seconds * 1000)
+    if ms <= 0 or abs(ms - seconds * 1000) > 1e-6:
+        raise ValueError(f"bar length must be a positive whole number of milliseconds, was {seconds}")
+    for unit, width in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms % width == 0:
+            return f"{ms // width}{unit}"
+    return f"{ms}ms"
+
+
+@final
+@attrs.frozen(kw_only=True)
+class RunStatus:
+    """A snapshot of a running tree, for the live display and the closing summary."""
+
+    elapsed: float
+    """Seconds on the run's clock since the tree started."""
+    published_by_topic: dict[str, int]
+    """Messages published per topic since the start."""
+    rates: dict[str, float]
+    """Messages per second per topic over the last status interval."""
+    positions: tuple[PositionView, ...]
+    """Non-flat or traded positions."""
+    realized_pnl: float
+    """Realized P&L, net of fees."""
+    unrealized_pnl: float
+    """Unrealized P&L at the last marks."""
+    equity: float
+    """Cash plus market value of the positions."""
+    restarts: int
+    """Actor restarts so far."""
+
+    def count(self, topic: str) -> int:
+        """Messages published on ``topic`` so far."""
+        return self.published_by_topic.get(topic, 0)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class RunSummary:
+    """How a run ended."""
+
+    status: RunStatus
+    """The last status snapshot."""
+    journal_path: Path
+    """Where the session's journal is."""
+    journal_records: int
+    """Records written to the journal."""
+
+
+class TradingTree:
+    """The supervision tree: recorder, execution, risk, signal, market data (started in that order).
+
+    Downstream actors start first, so every subscriber exists before market data flows, and the
+    recorder is subscribed before anything is published. Shutdown goes in reverse: market data
+    stops first and the recorder last, draining and syncing the journal.
+
+    Args:
+        config: the run's configuration.
+        feed: the venue's market data.
+        broker: the venue's order entry.
+        clock: wall or virtual.
+        rng: the run's random source.
+        journal: an open journal writer (the caller closes it).
+        strategy_factory: builds the strategy at every (re)start of the signal actor; default from
+            ``config.strategy``.
+        virtual_time: the run is on a virtual clock (no worker threads, so the same seed gives the
+            same journal).
+    """
+
+    def __init__(
+        self,
+        config: PyrtConfig,
+        *,
+        feed: MarketDataFeed,
+        broker: Broker,
+        clock: Clock,
+        rng: random.Random,
+        journal: JournalWriter,
+        strategy_factory: Callable[[], Strategy] | None = None,
+        virtual_time: bool = False,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.bus = Bus()
+        self.ctx = ActorContext(bus=self.bus, clock=clock, rng=rng)
+        self.journal = journal
+        timeframe = bar_timeframe(config.signal.bar_interval_secs)
+        if strategy_factory is None:
+            params = {"timeframe": timeframe, **dict(config.strategy.params)}
+            load_strategy(config.strategy.name, params)  # fail now on bad parameters, not at start
+            strategy_factory = functools.partial(load_strategy, config.strategy.name, params)
+        risk = config.risk
+        self.portfolio = Portfolio(risk.starting_cash)
+        self.risk_engine = RiskEngine(
+            RiskLimits(
+                max_order_size=risk.max_order_size,
+                max_position_size=risk.max_position_size,
+                max_daily_loss=risk.max_daily_loss,
+                max_gross_exposure=risk.max_gross_exposure,
+                allowed_symbols=frozenset(config.symbols),
+            ),
+            self.portfolio,
+        )
+        self.recorder = RecorderActor(journal, sync_interval=None if virtual_time else 1.0)
+        self.execution = ExecutionActor(
+            broker,
+            max_retries=config.execution.max_retries,
+            max_slippage_bps=config.execution.max_slippage_bps,
+        )
+        self.risk = RiskActor(self.risk_engine)
+        self.signal = SignalActor(strategy_factory)
+        self.market_data = MarketDataActor(feed, config.symbols, timeframes=[timeframe])
+        actors = (self.recorder, self.execution, self.risk, self.signal, self.market_data)
+        self.supervisor = Supervisor(
+            "pyrt",
+            [ChildSpec(name=a.name, start=functools.partial(a.run, self.ctx)) for a in actors],
+            strategy=RestartStrategy.ONE_FOR_ONE,
+            max_restarts=3,
+            max_seconds=10.0,
+            clock=clock,
+            events=self.bus.publish,
+        )
+        self._started_at: float | None = None
+        self._last_counts: dict[str, int] = {}
+        self._last_at = 0.0
+
+    def status(self) -> RunStatus:
+        """Return a snapshot; rates are measured since the previous call."""
+        now = self.clock.monotonic()
+        if self._started_at is None:
+            self._started_at = self._last_at = now
+        counts = self.bus.statistics().published_by_topic
+        span = now - self._last_at
+        rates = {t: (n - self._last_counts.get(t, 0)) / span for t, n in counts.items()} if span > 0 else {}
+        self._last_counts, self._last_at = counts, now
+        pf = self.portfolio
+        return RunStatus(
+            elapsed=now - self._started_at,
+            published_by_topic=counts,
+            rates=rates,
+            positions=tuple(p for p in pf.positions() if p.quantity != 0 or p.realized_pnl != 0),
+            realized_pnl=pf.realized_pnl,
+            unrealized_pnl=pf.unrealized_pnl,
+            equity=pf.equity,
+            restarts=sum(c.restarts for c in self.supervisor.statistics().children),
+        )
+
+    async def run(
+        self,
+        *,
+        duration: float | None = None,
+        on_status: Callable[[RunStatus], None] | None = None,
+        status_interval: float = 1.0,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> RunSummary:
+        """Run the tree until ``duration`` seconds pass on its clock, it is cancelled, or it fails.
+
+        Raises:
+            pyrt.errors.SupervisionError: an actor crashed more often than the restart intensity.
+        """
+        self.status()  # the clock's origin for elapsed time and rates
+        async with trio.open_nursery() as nursery:
+            if on_status is not None:
+                nursery.start_soon(self._report, on_status, status_interval)
+            with trio.move_on_after(duration if duration is not None else float("inf")):
+                await nursery.start(self._supervise)
+                task_status.started()
+                await trio.sleep_forever()
+            nursery.cancel_scope.cancel()
+        return self.summary()
+
+    async def _supervise(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        await self.supervisor.run(task_status=task_status)
+        raise RuntimeError("the supervision tree ended by itself")  # permanent children never end
+
+    def summary(self) -> RunSummary:
+        """Return the run's summary as of now."""
+        return RunSummary(
+            status=self.status(),
+            journal_path=self.journal.path,
+            journal_records=self.journal.statistics().records,
+        )
+
+    async def _report(self, on_status: Callable[[RunStatus], None], interval: float) -> None:
+        while True:
+            await self.clock.sleep(interval)
+            on_status(self.status())
