@@ -3,6 +3,8 @@
 - :class:`MatchingEngine` is the synchronous exchange-and-broker core (Alpaca semantics); the
   Alpaca-compatible server in ``pyrt.venues.local`` runs on it too.
 - :class:`MarketSimulator` makes seeded random-walk quotes and trades.
+- :class:`SimVenue` puts both behind the :class:`pyrt.venues.MarketDataFeed` and
+  :class:`pyrt.venues.Broker` protocols, on the run's clock, with optional :class:`SimFaults`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from .engine import (
     MatchingEngine as MatchingEngine,
 )
 from .market import MarketSimulator as MarketSimulator
+from .venue import SimFaults as SimFaults, SimVenue as SimVenue, SimVenueStatistics as SimVenueStatistics
 
 __all__ = [
     "EngineAccount",
@@ -27,4 +30,7 @@ __all__ = [
     "EngineStatistics",
     "MarketSimulator",
     "MatchingEngine",
+    "SimFaults",
+    "SimVenue",
+    "SimVenueStatistics",
 ]

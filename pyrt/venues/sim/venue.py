@@ -1,0 +1,490 @@
+"""SimVenue: the in-process exchange as a market-data feed and a broker at once.
+
+A :class:`SimVenue` owns a :class:`~pyrt.venues.sim.MarketSimulator` and a
+:class:`~pyrt.venues.sim.MatchingEngine`. Its market loop (:meth:`SimVenue.run`) steps the market
+every ``tick_interval`` seconds on the run's clock, lets the engine match resting orders against
+each tick, and emits the tick as one batch; the order updates the engine produced (from the
+market loop and from requests) go to :meth:`SimVenue.run_updates` as ``order.*`` messages, like
+Alpaca's ``trade_updates`` stream.
+
+The seed's ``rng`` is split at construction into one generator each for the market, the engine
+and the faults, so the market path of a seed is the same whatever a strategy does.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Final, final
+
+import attrs
+import trio
+
+from ...errors import ConfigError, RateLimited, TransportError, VenueRejected, VenueUnavailable
+from ...messages import (
+    Message,
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    OrderSubmitted,
+    QuoteReceived,
+)
+from .._protocols import AccountSnapshot, Emit, VenueOrder, VenuePosition
+from .engine import EngineEvent, EngineOrder, EngineRejected, MatchingEngine
+from .market import MarketSimulator
+
+if TYPE_CHECKING:
+    from ...clock import Clock
+
+__all__ = ["SimFaults", "SimVenue", "SimVenueStatistics"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_UPDATES_BUFFER: Final = 64
+
+
+def _probability(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not (0.0 <= value <= 1.0):
+        raise ValueError(f"{attribute.name} must be a probability in [0, 1], was {value!r}")
+
+
+def _finite_non_negative(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not (value >= 0.0 and math.isfinite(value)):
+        raise ValueError(f"{attribute.name} must be a finite number >= 0, was {value!r}")
+
+
+@final
+@attrs.frozen(kw_only=True)
+class SimFaults:
+    """Faults a :class:`SimVenue` injects, each drawn from the run's random source.
+
+    One draw per submit decides among the three submit faults, so their probabilities must add
+    up to at most 1.
+    """
+
+    submit_unavailable: float = attrs.field(default=0.0, validator=_probability)
+    """Chance a submit fails with a 503 (:class:`~pyrt.errors.VenueUnavailable`) before the
+    engine sees it."""
+    submit_rate_limited: float = attrs.field(default=0.0, validator=_probability)
+    """Chance a submit fails with a 429 (:class:`~pyrt.errors.RateLimited`) before the engine
+    sees it."""
+    submit_timeout: float = attrs.field(default=0.0, validator=_probability)
+    """Chance a submit raises :class:`~pyrt.errors.TransportError` *after* the engine accepted
+    the order: the caller must look it up by client order id before sending it again."""
+    drop_tick: float = attrs.field(default=0.0, validator=_probability)
+    """Chance each market message is lost on the way to the feed (the engine still sees it)."""
+    retry_after: float = attrs.field(default=1.0, validator=_finite_non_negative)
+    """Seconds a simulated 429 asks the caller to wait."""
+
+    def __attrs_post_init__(self) -> None:
+        total = self.submit_unavailable + self.submit_rate_limited + self.submit_timeout
+        if total > 1.0:
+            raise ValueError(f"submit fault probabilities must add up to <= 1, was {total}")
+
+
+@final
+@attrs.frozen(kw_only=True)
+class SimVenueStatistics:
+    """Counters of one :class:`SimVenue` since it was built."""
+
+    ticks: int
+    """Market steps taken."""
+    market_messages_emitted: int
+    """Quotes and trades handed to the feed's ``emit``."""
+    market_messages_dropped: int
+    """Quotes and trades lost to the ``drop_tick`` fault."""
+    updates_sent: int
+    """Order updates queued for :meth:`SimVenue.run_updates`."""
+    updates_discarded: int
+    """Order updates made while nobody listened (as on a WebSocket nobody reads)."""
+    faults_injected: int
+    """Submits failed on purpose (503, 429 or timeout)."""
+    updates_buffer_used: int
+    """Update batches waiting in the bounded channel now."""
+    updates_peak_buffer_used: int
+    """The most update batches that ever waited in the channel."""
+
+
+def _venue_order(order: EngineOrder) -> VenueOrder:
+    return VenueOrder(
+        venue_order_id=order.id,
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=order.side,
+        quantity=order.qty,
+        filled_quantity=order.filled_qty,
+        filled_avg_price=order.filled_avg_price,
+        order_type=order.order_type,
+        time_in_force=order.time_in_force,
+        limit_price=order.limit_price,
+        stop_price=order.stop_price,
+        status=order.status,
+    )
+
+
+@final
+class SimVenue:
+    """An in-process exchange: :class:`pyrt.venues.MarketDataFeed` and :class:`pyrt.venues.Broker`.
+
+    Args:
+        symbols: the symbols the market simulates; the engine knows them from the start.
+        clock: the run's clock; the market loop sleeps on it and every timestamp comes from it.
+        rng: the run's random source (split into market, engine and fault generators).
+        tick_interval: seconds between market steps.
+        starting_cash: the account's cash.
+        faults: faults to inject; none by default.
+        start_prices: first mid price per symbol (others are drawn).
+        volatility: the market's per-step log-price standard deviation.
+        fee_per_share: charged on every fill.
+        updates_buffer: capacity, in batches, of the channel between the venue and
+            :meth:`run_updates`; when it is full, the market loop and requests wait.
+
+    Raises:
+        ValueError: a bad ``tick_interval`` or market parameter.
+    """
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        *,
+        clock: Clock,
+        rng: random.Random,
+        tick_interval: float = 0.1,
+        starting_cash: float = 100_000.0,
+        faults: SimFaults | None = None,
+        start_prices: Mapping[str, float] | None = None,
+        volatility: float = 0.0002,
+        fee_per_share: float = 0.0,
+        updates_buffer: int = DEFAULT_UPDATES_BUFFER,
+    ) -> None:
+        if not (tick_interval > 0.0 and math.isfinite(tick_interval)):
+            raise ValueError(f"tick_interval must be a finite number > 0, was {tick_interval!r}")
+        if updates_buffer < 1:
+            raise ValueError(f"updates_buffer must be >= 1, was {updates_buffer}")
+        self._clock = clock
+        self._tick_interval = tick_interval
+        self._faults = faults if faults is not None else SimFaults()
+        # one child generator per concern, drawn in a fixed order: the market path of a seed
+        # does not depend on how many orders (ids) or faults a run draws
+        market_rng = random.Random(rng.getrandbits(64))
+        engine_rng = random.Random(rng.getrandbits(64))
+        self._fault_rng = random.Random(rng.getrandbits(64))
+        self._market = MarketSimulator(symbols, market_rng, start_prices=start_prices, volatility=volatility)
+        self._engine = MatchingEngine(
+            starting_cash=starting_cash, rng=engine_rng, fee_per_share=fee_per_share, symbols=symbols
+        )
+        self._send, self._receive = trio.open_memory_channel[tuple[Message, ...]](updates_buffer)
+        self._feed_running = False
+        self._listening = False
+        self._ticks = 0
+        self._emitted = 0
+        self._dropped = 0
+        self._updates_sent = 0
+        self._updates_discarded = 0
+        self._faults_injected = 0
+
+    @property
+    def engine(self) -> MatchingEngine:
+        """The matching engine (for inspection, backtests and tests)."""
+        return self._engine
+
+    @property
+    def market(self) -> MarketSimulator:
+        """The market simulator."""
+        return self._market
+
+    def statistics(self) -> SimVenueStatistics:
+        """Return the venue's counters."""
+        channel = self._send.statistics()
+        return SimVenueStatistics(
+            ticks=self._ticks,
+            market_messages_emitted=self._emitted,
+            market_messages_dropped=self._dropped,
+            updates_sent=self._updates_sent,
+            updates_discarded=self._updates_discarded,
+            faults_injected=self._faults_injected,
+            updates_buffer_used=channel.current_buffer_used,
+            updates_peak_buffer_used=channel.peak_buffer_used,
+        )
+
+    # ---------------------------------------------------------------- MarketDataFeed
+
+    async def run(
+        self,
+        symbols: Sequence[str],
+        emit: Emit,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Step the market every ``tick_interval`` and emit each step's ``symbols`` as one batch.
+
+        The first step happens at once, then one every ``tick_interval`` seconds on the clock.
+        The engine sees every message of every simulated symbol, so resting orders fill even
+        for symbols not asked for; fills go to :meth:`run_updates`. Cancelling it stops the
+        market; a step is either wholly applied to the engine or not at all, but its batch or
+        its updates may be cut off by the cancellation.
+
+        Args:
+            symbols: the symbols to emit; each must be simulated.
+            emit: where each step's batch goes; may block (backpressure).
+            task_status: started once the loop runs.
+
+        Raises:
+            ConfigError: a symbol the venue does not simulate.
+            trio.BusyResourceError: the market loop is already running.
+        """
+        simulated = set(self._market.symbols)
+        unknown = [symbol for symbol in symbols if symbol not in simulated]
+        if unknown:
+            raise ConfigError(
+                [
+                    f"symbol {symbol!r} is not simulated (simulated: {sorted(simulated)})"
+                    for symbol in unknown
+                ],
+                source="SimVenue feed",
+            )
+        if self._feed_running:
+            raise trio.BusyResourceError("SimVenue.run is already running")
+        self._feed_running = True
+        wanted = frozenset(symbols)
+        try:
+            task_status.started()
+            while True:
+                await self._step(wanted, emit)
+                await self._clock.sleep(self._tick_interval)
+        finally:
+            self._feed_running = False
+
+    async def _step(self, wanted: frozenset[str], emit: Emit) -> None:
+        now_ns = self._clock.now_ns()
+        messages = self._market.step(now_ns)
+        self._ticks += 1
+        engine = self._engine
+        events: list[EngineEvent] = []
+        batch: list[Message] = []
+        drop = self._faults.drop_tick
+        for message in messages:
+            if isinstance(message, QuoteReceived):
+                events += engine.on_quote(
+                    message.symbol,
+                    message.bid_price,
+                    message.bid_size,
+                    message.ask_price,
+                    message.ask_size,
+                    now_ns=now_ns,
+                )
+            else:
+                events += engine.on_trade(message.symbol, message.price, message.size, now_ns=now_ns)
+            if message.symbol not in wanted:
+                continue
+            if drop and self._fault_rng.random() < drop:
+                self._dropped += 1
+                continue
+            batch.append(message)
+        if batch:
+            self._emitted += len(batch)
+            await emit(batch)
+        await self._publish(events)
+
+    # ---------------------------------------------------------------- Broker
+
+    async def run_updates(
+        self,
+        emit: Emit,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Emit order updates (``order.accepted|filled|canceled|rejected``) until cancelled.
+
+        Each batch is what one request or one market step caused. Updates made while nothing
+        listens are discarded, as on a WebSocket nobody reads. A batch being emitted when this
+        is cancelled is lost.
+
+        Args:
+            emit: where each batch of updates goes; may block (backpressure).
+            task_status: started once listening.
+
+        Raises:
+            trio.BusyResourceError: another ``run_updates`` is already listening.
+        """
+        if self._listening:
+            raise trio.BusyResourceError("SimVenue.run_updates is already listening")
+        self._listening = True
+        try:
+            task_status.started()
+            async for batch in self._receive:
+                await emit(batch)
+        finally:
+            self._listening = False
+
+    async def _publish(self, events: list[EngineEvent]) -> None:
+        if not events:
+            return
+        now_ns = self._clock.now_ns()
+        batch = tuple(self._to_message(event, now_ns) for event in events)
+        if not self._listening:
+            self._updates_discarded += len(batch)
+            logger.debug("no listener: discarded %d order updates", len(batch))
+            return
+        self._updates_sent += len(batch)
+        await self._send.send(batch)
+
+    def _to_message(self, event: EngineEvent, now_ns: int) -> Message:
+        order = event.order
+        if event.event in ("fill", "partial_fill"):
+            assert event.price is not None
+            assert event.qty is not None
+            assert event.execution_id is not None
+            return OrderFilled(
+                client_order_id=order.client_order_id,
+                venue_order_id=order.id,
+                execution_id=event.execution_id,
+                symbol=order.symbol,
+                side=order.side,
+                fill_price=event.price,
+                fill_quantity=event.qty,
+                cumulative_quantity=order.filled_qty,
+                leaves_quantity=order.leaves_qty,
+                fee=round(event.qty * self._engine.fee_per_share, 9),
+                ts_event=event.ts_ns,
+                ts_init=now_ns,
+            )
+        if event.event == "new":
+            return OrderAccepted(
+                client_order_id=order.client_order_id,
+                venue_order_id=order.id,
+                symbol=order.symbol,
+                ts_event=event.ts_ns,
+                ts_init=now_ns,
+            )
+        if event.event == "rejected":
+            return OrderRejected(
+                client_order_id=order.client_order_id,
+                symbol=order.symbol,
+                reason="rejected by the venue",
+                ts_event=event.ts_ns,
+                ts_init=now_ns,
+            )
+        # canceled, expired, replaced: the order ended without filling completely
+        return OrderCanceled(
+            client_order_id=order.client_order_id,
+            venue_order_id=order.id,
+            symbol=order.symbol,
+            filled_quantity=order.filled_qty,
+            reason=event.event,
+            ts_event=event.ts_ns,
+            ts_init=now_ns,
+        )
+
+    def _draw_submit_fault(self) -> str | None:
+        faults = self._faults
+        if not (faults.submit_unavailable or faults.submit_rate_limited or faults.submit_timeout):
+            return None
+        draw = self._fault_rng.random()
+        if draw < faults.submit_unavailable:
+            return "unavailable"
+        draw -= faults.submit_unavailable
+        if draw < faults.submit_rate_limited:
+            return "rate_limited"
+        draw -= faults.submit_rate_limited
+        if draw < faults.submit_timeout:
+            return "timeout"
+        return None
+
+    async def submit_order(self, order: OrderSubmitted) -> VenueOrder:
+        """Send ``order`` to the engine under its ``client_order_id``; return the venue's order.
+
+        The reply is the order as it is after matching against the current quote (it may be
+        filled already); its updates go to :meth:`run_updates` first. A checkpoint: if
+        cancelled before the engine saw the order, nothing was sent.
+
+        Raises:
+            VenueRejected: the engine refused it (403 buying power, 422 invalid or duplicate
+                client order id).
+            VenueUnavailable: injected 503; the engine never saw the order.
+            RateLimited: injected 429; the engine never saw the order.
+            TransportError: injected timeout; the engine **did** accept the order.
+        """
+        await trio.lowlevel.checkpoint()
+        fault = self._draw_submit_fault()
+        if fault == "unavailable":
+            self._faults_injected += 1
+            logger.info("injected 503 for submit of %s", order.client_order_id)
+            raise VenueUnavailable("service unavailable (simulated 503)", status_code=503)
+        if fault == "rate_limited":
+            self._faults_injected += 1
+            logger.info("injected 429 for submit of %s", order.client_order_id)
+            raise RateLimited("too many requests (simulated 429)", retry_after=self._faults.retry_after)
+        try:
+            accepted, events = self._engine.submit(
+                symbol=order.symbol,
+                side=order.side,
+                qty=order.quantity,
+                order_type=order.order_type,
+                time_in_force=order.time_in_force,
+                limit_price=order.limit_price,
+                stop_price=order.stop_price,
+                client_order_id=order.client_order_id,
+                now_ns=self._clock.now_ns(),
+            )
+        except EngineRejected as exc:
+            raise VenueRejected(exc.message, status_code=exc.status_code, code=exc.code) from exc
+        await self._publish(events)
+        if fault == "timeout":
+            self._faults_injected += 1
+            logger.info("injected timeout after accepting %s", order.client_order_id)
+            raise TransportError("timed out waiting for the reply (simulated; the venue accepted the order)")
+        return _venue_order(accepted)
+
+    async def cancel_order(self, venue_order_id: str) -> None:
+        """Cancel an open order; the ``order.canceled`` update goes to :meth:`run_updates`.
+
+        Raises:
+            VenueRejected: 404 unknown order, 422 order not cancelable (already closed).
+        """
+        await trio.lowlevel.checkpoint()
+        try:
+            events = self._engine.cancel(venue_order_id, now_ns=self._clock.now_ns())
+        except EngineRejected as exc:
+            raise VenueRejected(exc.message, status_code=exc.status_code, code=exc.code) from exc
+        await self._publish(events)
+
+    async def end_of_day(self) -> None:
+        """Expire every open ``day`` order; the updates go to :meth:`run_updates`."""
+        await trio.lowlevel.checkpoint()
+        await self._publish(self._engine.end_of_day(now_ns=self._clock.now_ns()))
+
+    async def get_order_by_client_id(self, client_order_id: str) -> VenueOrder | None:
+        """Return the order sent under ``client_order_id``, ``None`` if the engine never saw it."""
+        await trio.lowlevel.checkpoint()
+        try:
+            return _venue_order(self._engine.get_order_by_client_id(client_order_id))
+        except EngineRejected:
+            return None
+
+    async def list_open_orders(self) -> list[VenueOrder]:
+        """Return every open order, oldest first."""
+        await trio.lowlevel.checkpoint()
+        return [
+            _venue_order(order)
+            for order in self._engine.list_orders(status="open", limit=None, direction="asc")
+        ]
+
+    async def list_positions(self) -> list[VenuePosition]:
+        """Return the open positions, sorted by symbol."""
+        await trio.lowlevel.checkpoint()
+        return [
+            VenuePosition(
+                symbol=position.symbol, quantity=position.qty, avg_entry_price=position.avg_entry_price
+            )
+            for position in self._engine.positions()
+        ]
+
+    async def get_account(self) -> AccountSnapshot:
+        """Return cash, buying power and equity at the current marks."""
+        await trio.lowlevel.checkpoint()
+        account = self._engine.account()
+        return AccountSnapshot(cash=account.cash, buying_power=account.buying_power, equity=account.equity)
