@@ -230,17 +230,9 @@ class Portfolio:
             )
         return self._view(pos)
 
-    def positions(self, *, include_flat: bool = False) -> tuple[PositionView, ...]:
-        """Return snapshots of the open positions, sorted by symbol.
-
-        Args:
-            include_flat: also return symbols traded before and now flat (their realized P&L).
-        """
-        return tuple(
-            self._view(pos)
-            for _, pos in sorted(self._positions.items())
-            if include_flat or pos.quantity != 0.0
-        )
+    def positions(self) -> tuple[PositionView, ...]:
+        """Return snapshots of every symbol ever filled, flat ones included, sorted by symbol."""
+        return tuple(self._view(pos) for _, pos in sorted(self._positions.items()))
 
     def _view(self, pos: _Position) -> PositionView:
         last = self._marks.get(pos.symbol)

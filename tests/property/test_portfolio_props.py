@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import math
 
+import attrs
 from hypothesis import given, strategies as st
 
-from pyrt.messages import OrderFilled, Side
+from pyrt.messages import OrderFilled, RiskApproved, Side, SignalGenerated
 from pyrt.portfolio import Portfolio
+from pyrt.risk import RiskEngine, RiskLimits
 
 SYMBOLS = ("AAA", "BBB", "CCC")
 
@@ -78,3 +80,127 @@ def test_realized_plus_unrealized_equals_cash_flows_plus_marked_positions(events
         assert math.isclose(portfolio.equity - portfolio.starting_cash, expected, abs_tol=tolerance)
         for symbol, quantity in positions.items():
             assert math.isclose(portfolio.position(symbol).quantity, quantity, abs_tol=1e-9)
+
+
+@attrs.define
+class _Open:
+    approval: RiskApproved
+    filled: float = 0.0
+
+
+@st.composite
+def risk_actions(draw: st.DrawFn) -> list[tuple[object, ...]]:
+    actions: list[tuple[object, ...]] = []
+    for _ in range(draw(st.integers(min_value=1, max_value=60))):
+        kind = draw(st.sampled_from(["signal", "signal", "fill", "cancel", "mark"]))
+        if kind == "signal":
+            actions.append(
+                (
+                    kind,
+                    draw(st.sampled_from(SYMBOLS[:2])),
+                    draw(st.sampled_from(Side)),
+                    draw(quantities),
+                    draw(prices),
+                )
+            )
+        elif kind == "fill":
+            actions.append((kind, draw(st.integers(min_value=0)), draw(st.sampled_from([0.25, 0.5, 1.0]))))
+        elif kind == "cancel":
+            actions.append((kind, draw(st.integers(min_value=0))))
+        else:
+            actions.append((kind, draw(st.sampled_from(SYMBOLS[:2])), draw(prices)))
+    return actions
+
+
+@given(
+    actions=risk_actions(),
+    max_position_size=st.sampled_from([1.0, 50.0, 100.0, 250.0]),
+    max_daily_loss=st.sampled_from([10.0, 1e9]),
+    cash=st.sampled_from([1_000.0, 1e9]),
+    data=st.data(),
+)
+def test_approved_orders_filled_at_reference_price_never_exceed_max_position_size(
+    actions, max_position_size, max_daily_loss, cash, data
+):
+    limits = RiskLimits(
+        max_order_size=100.0, max_position_size=max_position_size, max_daily_loss=max_daily_loss
+    )
+    engine = RiskEngine(limits, Portfolio(cash))
+    open_orders: list[_Open] = []
+    executions = iter(range(10**9))
+    bound = max_position_size * (1 + 1e-9)
+
+    def fill(index: int, fraction: float) -> None:
+        order = open_orders[index]
+        approval = order.approval
+        sig = approval.signal
+        remaining = sig.quantity - order.filled
+        quantity = remaining if fraction == 1.0 else remaining * fraction
+        order.filled += quantity
+        assert sig.reference_price is not None
+        engine.on_fill(
+            OrderFilled(
+                client_order_id=approval.client_order_id,
+                venue_order_id="v-" + approval.client_order_id,
+                execution_id=f"x-{next(executions)}",
+                symbol=sig.symbol,
+                side=sig.side,
+                fill_price=sig.reference_price,
+                fill_quantity=quantity,
+                cumulative_quantity=order.filled,
+                leaves_quantity=0.0 if fraction == 1.0 else sig.quantity - order.filled,
+                ts_event=0,
+                ts_init=0,
+            )
+        )
+        if fraction == 1.0:
+            del open_orders[index]
+
+    def assert_within_limit() -> None:
+        for symbol in SYMBOLS[:2]:
+            position = engine.portfolio.position(symbol).quantity
+            assert abs(position) <= bound
+            # every interleaving of the open orders' fills stays between these two
+            buys = sells = 0.0
+            for order in open_orders:
+                sig = order.approval.signal
+                if sig.symbol == symbol:
+                    if sig.side is Side.BUY:
+                        buys += sig.quantity - order.filled
+                    else:
+                        sells += sig.quantity - order.filled
+            assert abs(position + buys) <= bound
+            assert abs(position - sells) <= bound
+
+    for n, action in enumerate(actions):
+        kind = action[0]
+        if kind == "signal":
+            _, symbol, side, quantity, price = action
+            sig = SignalGenerated(
+                signal_id=f"s{n}",
+                strategy="prop",
+                symbol=symbol,
+                side=side,
+                quantity=quantity,
+                reference_price=price,
+                ts_event=n,
+                ts_init=n,
+            )
+            decision = engine.check(sig, now_ns=n)
+            if isinstance(decision, RiskApproved):
+                open_orders.append(_Open(approval=decision))
+        elif kind == "fill" and open_orders:
+            _, index, fraction = action
+            fill(index % len(open_orders), fraction)
+        elif kind == "cancel" and open_orders:
+            canceled = open_orders.pop(action[1] % len(open_orders))
+            engine.on_order_closed(canceled.approval.client_order_id)
+        elif kind == "mark":
+            _, symbol, price = action
+            engine.on_mark(symbol, price)
+        assert_within_limit()
+
+    while open_orders:
+        fill(data.draw(st.integers(min_value=0, max_value=len(open_orders) - 1)), 1.0)
+        assert_within_limit()
+    assert engine.statistics().open_orders == 0

@@ -116,8 +116,8 @@ def test_closing_exactly_leaves_flat_position_with_zero_average():
     assert pos.avg_price == 0.0
     assert pos.unrealized_pnl == 0.0
     assert pos.realized_pnl == pytest.approx(20.0)
-    assert portfolio.positions() == ()
-    assert [p.symbol for p in portfolio.positions(include_flat=True)] == ["AAPL"]
+    assert portfolio.positions() == (pos,)
+    assert portfolio.statistics().open_positions == 0
 
 
 def test_partial_fills_average_to_quantity_weighted_price():

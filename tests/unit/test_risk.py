@@ -1,0 +1,492 @@
+from __future__ import annotations
+
+import itertools
+import math
+import re
+
+import attrs
+import pytest
+
+from pyrt.messages import OrderFilled, OrderType, RiskApproved, RiskRejected, Side, SignalGenerated
+from pyrt.portfolio import Portfolio
+from pyrt.risk import (
+    BUYING_POWER,
+    DUPLICATE_SIGNAL,
+    MAX_DAILY_LOSS,
+    MAX_GROSS_EXPOSURE,
+    MAX_OPEN_ORDERS,
+    MAX_ORDER_NOTIONAL,
+    MAX_ORDER_SIZE,
+    MAX_POSITION_SIZE,
+    NO_PRICE,
+    REASON_CODES,
+    SYMBOL_NOT_ALLOWED,
+    RiskEngine,
+    RiskLimits,
+    client_order_id_for,
+)
+
+NOW = 1_700_000_000_000_000_000
+_ids = itertools.count()
+
+
+def signal(
+    side: Side = Side.BUY,
+    quantity: float = 10,
+    *,
+    symbol: str = "AAPL",
+    reference_price: float | None = 100.0,
+    order_type: OrderType = OrderType.MARKET,
+    limit_price: float | None = None,
+    stop_price: float | None = None,
+    signal_id: str | None = None,
+) -> SignalGenerated:
+    return SignalGenerated(
+        signal_id=signal_id or f"s{next(_ids)}",
+        strategy="test",
+        symbol=symbol,
+        side=side,
+        quantity=quantity,
+        order_type=order_type,
+        limit_price=limit_price,
+        stop_price=stop_price,
+        reference_price=reference_price,
+        ts_event=NOW,
+        ts_init=NOW,
+    )
+
+
+def fill_of(
+    approved: RiskApproved, quantity: float | None = None, price: float | None = None, *, fee: float = 0.0
+) -> OrderFilled:
+    sig = approved.signal
+    quantity = sig.quantity if quantity is None else quantity
+    n = next(_ids)
+    return OrderFilled(
+        client_order_id=approved.client_order_id,
+        venue_order_id="v-" + approved.client_order_id,
+        execution_id=f"x{n}",
+        symbol=sig.symbol,
+        side=sig.side,
+        fill_price=price or sig.reference_price or 100.0,
+        fill_quantity=quantity,
+        cumulative_quantity=quantity,
+        leaves_quantity=max(sig.quantity - quantity, 0.0),
+        fee=fee,
+        ts_event=NOW,
+        ts_init=NOW,
+    )
+
+
+def outside_fill(side: Side, quantity: float, price: float, *, symbol: str = "AAPL") -> OrderFilled:
+    n = next(_ids)
+    return OrderFilled(
+        client_order_id=f"manual-{n}",
+        venue_order_id=f"v{n}",
+        execution_id=f"x{n}",
+        symbol=symbol,
+        side=side,
+        fill_price=price,
+        fill_quantity=quantity,
+        cumulative_quantity=quantity,
+        leaves_quantity=0.0,
+        ts_event=NOW,
+        ts_init=NOW,
+    )
+
+
+def make_engine(cash: float = 1_000_000.0, **overrides: object) -> RiskEngine:
+    limits = {"max_order_size": 100.0, "max_position_size": 200.0, "max_daily_loss": 1000.0, **overrides}
+    return RiskEngine(RiskLimits(**limits), Portfolio(cash))  # type: ignore[arg-type]  # test overrides
+
+
+def approve(engine: RiskEngine, sig: SignalGenerated) -> RiskApproved:
+    decision = engine.check(sig, now_ns=NOW)
+    assert isinstance(decision, RiskApproved), decision
+    return decision
+
+
+def rejected_code(engine: RiskEngine, sig: SignalGenerated) -> str | None:
+    decision = engine.check(sig, now_ns=NOW)
+    return decision.reason_code if isinstance(decision, RiskRejected) else None
+
+
+def test_approval_carries_deterministic_order_id_and_clock_time():
+    engine = make_engine()
+    sig = signal(signal_id="abc-1")
+
+    decision = engine.check(sig, now_ns=NOW + 5)
+
+    assert decision == RiskApproved(
+        signal=sig, client_order_id="pyrt-abc-1", ts_event=NOW + 5, ts_init=NOW + 5
+    )
+    assert engine.is_open("pyrt-abc-1")
+    assert make_engine().check(sig, now_ns=NOW) == attrs.evolve(decision, ts_event=NOW, ts_init=NOW)
+
+
+@pytest.mark.parametrize(
+    ("quantity", "code"), [(100, None), (100.0000001, MAX_ORDER_SIZE), (101, MAX_ORDER_SIZE)]
+)
+def test_max_order_size_boundary(quantity, code):
+    engine = make_engine()
+
+    assert rejected_code(engine, signal(quantity=quantity)) == code
+
+
+def test_rejection_reason_says_expected_and_found():
+    engine = make_engine(max_order_size=100.0, max_position_size=1000.0)
+
+    decision = engine.check(signal(quantity=500), now_ns=NOW)
+
+    assert isinstance(decision, RiskRejected)
+    assert decision.reason_code == MAX_ORDER_SIZE
+    assert decision.reason == "quantity 500 exceeds max_order_size 100"
+    assert (decision.ts_event, decision.ts_init) == (NOW, NOW)
+    assert not engine.is_open(client_order_id_for(decision.signal.signal_id))
+
+
+@pytest.mark.parametrize("side", list(Side))
+def test_max_position_size_counts_position_and_same_side_open_orders(side):
+    engine = make_engine()
+    engine.on_fill(outside_fill(side, 50, 100.0))
+    approve(engine, signal(side, 100))  # 50 held + 100 open = 150
+
+    at_limit = engine.check(signal(side, 50), now_ns=NOW)
+    over = engine.check(signal(side, 1), now_ns=NOW)
+
+    assert isinstance(at_limit, RiskApproved)
+    assert isinstance(over, RiskRejected)
+    assert over.reason_code == MAX_POSITION_SIZE
+    sign = side.sign
+    assert over.reason == (
+        f"projected position {201 * sign} (position {50 * sign}, open {side} orders 150, order 1) "
+        "exceeds max_position_size 200"
+    )
+
+
+def test_max_position_size_ignores_opposite_side_open_orders_and_allows_flip_within_limit():
+    engine = make_engine()
+    engine.on_fill(outside_fill(Side.BUY, 100, 100.0))
+    approve(engine, signal(Side.BUY, 100))  # long side may reach 200
+
+    # sells see only the position: 100 - 100 - 100 = -100 short at worst
+    for _ in range(3):
+        approve(engine, signal(Side.SELL, 100))
+    assert rejected_code(engine, signal(Side.SELL, 1)) == MAX_POSITION_SIZE
+
+
+def test_position_over_a_lowered_limit_can_still_be_reduced():
+    portfolio = Portfolio(1_000_000.0)
+    portfolio.apply_fill(outside_fill(Side.BUY, 150, 100.0))
+    engine = RiskEngine(
+        RiskLimits(max_order_size=1000, max_position_size=100, max_daily_loss=1000), portfolio
+    )
+
+    assert rejected_code(engine, signal(Side.BUY, 1)) == MAX_POSITION_SIZE
+    assert rejected_code(engine, signal(Side.SELL, 20)) is None  # 130: still over, but smaller
+    assert rejected_code(engine, signal(Side.SELL, 231)) == MAX_POSITION_SIZE  # flips to -101
+    assert rejected_code(engine, signal(Side.SELL, 230)) is None  # flips to -100
+
+
+def test_open_order_reservation_lasts_until_fill_or_close():
+    engine = make_engine()
+    first = approve(engine, signal(Side.BUY, 100))
+    second = approve(engine, signal(Side.BUY, 100))
+    assert rejected_code(engine, signal(Side.BUY, 1)) == MAX_POSITION_SIZE
+
+    engine.on_order_closed(second.client_order_id)
+
+    assert not engine.is_open(second.client_order_id)
+    third = approve(engine, signal(Side.BUY, 100))
+    engine.on_fill(fill_of(first))  # the filled 100 is now position instead of open order
+    assert not engine.is_open(first.client_order_id)
+    assert rejected_code(engine, signal(Side.BUY, 1)) == MAX_POSITION_SIZE
+    engine.on_order_closed(third.client_order_id)
+    assert rejected_code(engine, signal(Side.BUY, 100)) is None
+
+
+@pytest.mark.parametrize(("loss", "reduce_only"), [(999.99, False), (1000.0, True), (1500.0, True)])
+def test_max_daily_loss_switches_to_reduce_only(loss, reduce_only):
+    engine = make_engine(max_daily_loss=1000.0)
+    engine.on_fill(outside_fill(Side.BUY, 100, 100.0))
+
+    engine.on_mark("AAPL", 100.0 - loss / 100)
+
+    assert engine.statistics().reduce_only is reduce_only
+    assert rejected_code(engine, signal(Side.BUY, 1)) == (MAX_DAILY_LOSS if reduce_only else None)
+    assert rejected_code(engine, signal(Side.BUY, 1, symbol="MSFT")) == (
+        MAX_DAILY_LOSS if reduce_only else None
+    )
+    assert rejected_code(engine, signal(Side.SELL, 60)) is None
+
+
+def test_reduce_only_counts_open_reducing_orders_and_refuses_flip():
+    engine = make_engine(max_daily_loss=1000.0, max_order_size=1000.0)
+    engine.on_fill(outside_fill(Side.BUY, 100, 100.0))
+    engine.on_mark("AAPL", 90.0)
+
+    assert rejected_code(engine, signal(Side.SELL, 101)) == MAX_DAILY_LOSS
+    approve(engine, signal(Side.SELL, 60))
+    assert rejected_code(engine, signal(Side.SELL, 41)) == MAX_DAILY_LOSS
+    approve(engine, signal(Side.SELL, 40))
+    assert rejected_code(engine, signal(Side.SELL, 1)) == MAX_DAILY_LOSS
+
+
+def test_reduce_only_allows_covering_a_short():
+    engine = make_engine(max_daily_loss=500.0)
+    engine.on_fill(outside_fill(Side.SELL, 50, 100.0))
+    engine.on_mark("AAPL", 110.0)  # -500
+
+    assert rejected_code(engine, signal(Side.SELL, 1)) == MAX_DAILY_LOSS
+    assert rejected_code(engine, signal(Side.BUY, 50, reference_price=110.0)) is None
+
+
+def test_start_new_day_measures_loss_from_then():
+    engine = make_engine(max_daily_loss=1000.0)
+    engine.on_fill(outside_fill(Side.BUY, 100, 100.0))
+    engine.on_mark("AAPL", 90.0)
+    assert rejected_code(engine, signal(Side.BUY, 1)) == MAX_DAILY_LOSS
+
+    engine.start_new_day()
+
+    assert engine.daily_pnl == 0.0
+    assert rejected_code(engine, signal(Side.BUY, 1)) is None
+
+
+@pytest.mark.parametrize(("price", "code"), [(100.0, None), (100.01, BUYING_POWER)])
+def test_buying_power_boundary(price, code):
+    engine = make_engine(cash=10_000.0)
+
+    assert rejected_code(engine, signal(Side.BUY, 100, reference_price=price)) == code
+
+
+def test_buying_power_reservation_shrinks_with_fills_and_is_released_on_close():
+    engine = make_engine(cash=10_000.0)
+    order = approve(engine, signal(Side.BUY, 100, reference_price=100.0))
+    decision = engine.check(signal(Side.BUY, 1, reference_price=100.0), now_ns=NOW)
+    assert isinstance(decision, RiskRejected)
+    assert (
+        decision.reason
+        == "order cost 100 (1 x 100) exceeds buying power 0 (cash 10000, reserved by open buys 10000)"
+    )
+
+    engine.on_fill(fill_of(order, 50, 100.0))
+
+    assert engine.portfolio.cash == 5000.0
+    assert engine.reserved_cash == 5000.0
+    assert rejected_code(engine, signal(Side.BUY, 1, reference_price=100.0)) == BUYING_POWER
+    engine.on_order_closed(order.client_order_id)
+    assert engine.reserved_cash == 0.0
+    assert rejected_code(engine, signal(Side.BUY, 50, reference_price=100.0)) is None
+
+
+def test_buying_power_values_limit_order_at_limit_and_ignores_sells():
+    engine = make_engine(cash=1000.0)
+
+    assert (
+        rejected_code(
+            engine, signal(Side.BUY, 10, order_type=OrderType.LIMIT, limit_price=100.01, reference_price=90.0)
+        )
+        == BUYING_POWER
+    )
+    assert (
+        rejected_code(
+            engine, signal(Side.BUY, 10, order_type=OrderType.LIMIT, limit_price=100.0, reference_price=120.0)
+        )
+        is None
+    )
+    assert rejected_code(engine, signal(Side.SELL, 100, reference_price=100.0)) is None
+
+
+def test_buy_stop_is_valued_at_no_less_than_its_stop():
+    engine = make_engine(cash=1000.0)
+
+    sig = signal(Side.BUY, 10, order_type=OrderType.STOP, stop_price=101.0, reference_price=95.0)
+
+    assert rejected_code(engine, sig) == BUYING_POWER
+
+
+@pytest.mark.parametrize(("reference", "code"), [(100.0, None), (100.01, MAX_ORDER_NOTIONAL)])
+def test_market_order_notional_valued_at_reference_price(reference, code):
+    engine = make_engine(max_order_notional=10_000.0)
+
+    assert rejected_code(engine, signal(quantity=100, reference_price=reference)) == code
+
+
+def test_market_order_without_reference_uses_last_mark_never_zero():
+    engine = make_engine(max_order_notional=10_000.0)
+    engine.on_mark("AAPL", 101.0)
+
+    decision = engine.check(signal(quantity=100, reference_price=None), now_ns=NOW)
+
+    assert isinstance(decision, RiskRejected)
+    assert decision.reason_code == MAX_ORDER_NOTIONAL
+    assert decision.reason == "notional 10100 (100 x 101) exceeds max_order_notional 10000"
+
+
+def test_market_order_with_no_price_known_is_rejected():
+    engine = make_engine(cash=0.0)
+
+    decision = engine.check(signal(quantity=1, reference_price=None), now_ns=NOW)
+
+    assert isinstance(decision, RiskRejected)
+    assert decision.reason_code == NO_PRICE
+    assert decision.reason == "market order for AAPL has no reference_price and AAPL has no mark"
+
+
+def test_max_gross_exposure_counts_positions_and_open_orders_on_all_symbols():
+    engine = make_engine(max_gross_exposure=20_000.0)
+    engine.on_fill(outside_fill(Side.BUY, 50, 100.0, symbol="MSFT"))  # 5000
+    approve(engine, signal(Side.BUY, 50, symbol="AAPL"))  # +5000 once filled
+    approve(engine, signal(Side.SELL, 50, symbol="TSLA"))  # +5000 short
+
+    assert rejected_code(engine, signal(Side.BUY, 51, symbol="AAPL")) == MAX_GROSS_EXPOSURE
+    approve(engine, signal(Side.BUY, 50, symbol="AAPL"))  # exactly 20000
+    assert rejected_code(engine, signal(Side.SELL, 1, symbol="TSLA")) == MAX_GROSS_EXPOSURE
+    assert rejected_code(engine, signal(Side.SELL, 50, symbol="MSFT")) is None  # reduces MSFT
+
+
+def test_max_gross_exposure_reason():
+    engine = make_engine(max_gross_exposure=1000.0)
+
+    decision = engine.check(signal(Side.BUY, 11, reference_price=100.0), now_ns=NOW)
+
+    assert isinstance(decision, RiskRejected)
+    assert (
+        decision.reason
+        == "projected gross exposure 1100 (now 0 with open orders) exceeds max_gross_exposure 1000"
+    )
+
+
+def test_symbol_not_allowed():
+    engine = make_engine(allowed_symbols=["AAPL", "MSFT"])
+
+    decision = engine.check(signal(symbol="TSLA"), now_ns=NOW)
+
+    assert isinstance(decision, RiskRejected)
+    assert decision.reason_code == SYMBOL_NOT_ALLOWED
+    assert decision.reason == "symbol TSLA is not in allowed_symbols"
+    assert rejected_code(engine, signal(symbol="MSFT")) is None
+
+
+def test_max_open_orders_boundary_and_release_on_fill():
+    engine = make_engine(max_open_orders=2)
+    first = approve(engine, signal())
+    approve(engine, signal())
+
+    assert rejected_code(engine, signal()) == MAX_OPEN_ORDERS
+    engine.on_fill(fill_of(first))
+    assert rejected_code(engine, signal()) is None
+
+
+def test_redelivered_signal_is_rejected_as_duplicate_and_reserves_nothing_more():
+    engine = make_engine()
+    sig = signal(signal_id="once")
+    approve(engine, sig)
+
+    decision = engine.check(sig, now_ns=NOW)
+
+    assert isinstance(decision, RiskRejected)
+    assert decision.reason_code == DUPLICATE_SIGNAL
+    assert engine.statistics().open_orders == 1
+
+
+def test_partial_then_final_fill_closes_open_order():
+    engine = make_engine()
+    order = approve(engine, signal(Side.BUY, 100))
+    engine.on_fill(fill_of(order, 40))
+    assert engine.is_open(order.client_order_id)
+
+    final = fill_of(order, 60)
+    engine.on_fill(attrs.evolve(final, cumulative_quantity=100.0, leaves_quantity=0.0))
+
+    assert not engine.is_open(order.client_order_id)
+    assert engine.portfolio.position("AAPL").quantity == 100
+
+
+def test_duplicate_fill_changes_nothing_and_unknown_order_fill_moves_portfolio():
+    engine = make_engine()
+    order = approve(engine, signal(Side.BUY, 100))
+    partial = fill_of(order, 40)
+    engine.on_fill(partial)
+
+    engine.on_fill(partial)
+    engine.on_fill(outside_fill(Side.SELL, 5, 100.0))
+    engine.on_order_closed("never-seen")
+
+    assert engine.portfolio.position("AAPL").quantity == 35
+    assert engine.reserved_cash == 60 * 100.0
+    stats = engine.statistics()
+    assert stats.fills == 2
+    assert stats.duplicate_fills == 1
+    assert stats.unknown_order_events == 2
+
+
+def test_statistics_count_checks_approvals_and_rejections_by_reason():
+    engine = make_engine(max_open_orders=1)
+    approve(engine, signal())
+    engine.check(signal(quantity=1000), now_ns=NOW)
+    engine.check(signal(), now_ns=NOW)
+    engine.check(signal(), now_ns=NOW)
+
+    stats = engine.statistics()
+
+    assert (stats.checks, stats.approvals, stats.rejections) == (4, 1, 3)
+    assert set(stats.rejections_by_reason) == set(REASON_CODES)
+    assert stats.rejections_by_reason[MAX_ORDER_SIZE] == 1
+    assert stats.rejections_by_reason[MAX_OPEN_ORDERS] == 2
+    assert stats.open_orders == 1
+    assert stats.reserved_cash == 1000.0
+
+
+@pytest.mark.parametrize(
+    "signal_id",
+    ["abc", "a" * 43, "a" * 44, "sig:1/2", "x y", "é", "a.b", "a_b", "-" * 200],
+)
+def test_client_order_id_is_deterministic_short_and_safe(signal_id):
+    first = client_order_id_for(signal_id)
+
+    assert first == client_order_id_for(signal_id)
+    assert len(first) <= 48
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", first)
+    assert first.startswith("pyrt-")
+
+
+def test_client_order_id_keeps_plain_ids_and_separates_sanitized_ones():
+    assert client_order_id_for("a" * 43) == "pyrt-" + "a" * 43
+    assert client_order_id_for("a.b") != client_order_id_for("a:b")
+    assert client_order_id_for("a.b") != client_order_id_for("a_b")
+    assert client_order_id_for("a" * 44) != client_order_id_for("a" * 45)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("max_order_size", 0.0, r"^max_order_size must be a finite number > 0, was 0\.0$"),
+        ("max_position_size", math.nan, r"^max_position_size must be a finite number > 0, was nan$"),
+        ("max_daily_loss", -5.0, r"^max_daily_loss must be a finite number > 0, was -5\.0$"),
+        (
+            "max_order_notional",
+            math.inf,
+            r"^max_order_notional must be a finite number > 0 or None, was inf$",
+        ),
+        ("max_open_orders", 0, r"^max_open_orders must be an integer >= 1 or None, was 0$"),
+    ],
+)
+def test_risk_limits_reject_bad_values(field, value, message):
+    kwargs = {"max_order_size": 1.0, "max_position_size": 1.0, "max_daily_loss": 1.0, field: value}
+
+    with pytest.raises(ValueError, match=message):
+        RiskLimits(**kwargs)
+
+
+def test_risk_limits_allowed_symbols_normalised_and_string_refused():
+    limits = RiskLimits(
+        max_order_size=1, max_position_size=1, max_daily_loss=1, allowed_symbols=["A", "B", "A"]
+    )
+
+    assert limits.allowed_symbols == frozenset({"A", "B"})
+    with pytest.raises(
+        TypeError, match=r"^allowed_symbols must be a collection of symbols, was the string 'AB'$"
+    ):
+        RiskLimits(max_order_size=1, max_position_size=1, max_daily_loss=1, allowed_symbols="AB")
