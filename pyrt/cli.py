@@ -11,10 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, TextIO
 
-import orjson
 import trio
 
-from .config import load_config
+from .config import load_config, parse_override
 from .errors import ConfigError, DecodeError, JournalError, SupervisionError
 from .modes.tree import RunStatus, RunSummary
 
@@ -83,13 +82,6 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _param_value(text: str) -> object:
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return text  # a bare word is a string
-
-
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
     out: dict[str, object] = {}
     if args.venue is not None:
@@ -100,14 +92,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         out["symbols"] = [s.strip() for s in args.symbols.split(",") if s.strip()]
     if args.strategy is not None:
         out["strategy.name"] = args.strategy
-    if args.param:
-        params: dict[str, object] = {}
-        for item in args.param:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise ConfigError([f"--param must look like KEY=VALUE, was {item!r}"], source="command line")
-            params[key] = _param_value(value)
-        out["strategy.params"] = params
+    for item in args.param:
+        key, value = parse_override(item)
+        out[f"strategy.params.{key}"] = value
     return out
 
 

@@ -211,7 +211,7 @@ def _freeze_params(value: Mapping[str, ParamValue]) -> Mapping[str, ParamValue]:
 
 
 def _default_params() -> Mapping[str, ParamValue]:
-    return {"fast": 10, "slow": 30, "quantity": 100}
+    return {"fast": 2, "slow": 5, "quantity": 10}
 
 
 def _mask_key_id(key_id: str) -> str:
@@ -259,9 +259,12 @@ class SignalConfig:
     zmq_publish_address: str = attrs.field(default="tcp://127.0.0.1:5556", validator=_Check(problem=_address))
     """ZeroMQ PUB address for signals."""
     bar_interval_secs: float = attrs.field(
-        default=60.0, validator=_Check(problem=_float_range(0.0, 86400.0, low_open=True))
+        default=0.5, validator=_Check(problem=_float_range(0.0, 86400.0, low_open=True))
     )
-    """Length of the bars the strategy sees, in seconds."""
+    """Length of the bars the strategy sees, in seconds (a whole number of milliseconds).
+
+    The default (0.5 s, with SMA 2/5) is a demo setting that trades within seconds on the
+    embedded venue; a real deployment sets 60 and its own strategy periods."""
 
 
 @attrs.frozen(kw_only=True)
@@ -315,7 +318,7 @@ class ExecutionConfig:
 class RunConfig:
     """How a run is assembled: venue, seed and where its files go."""
 
-    venue: str = attrs.field(default="local", validator=_Check(problem=_venue))
+    venue: str = attrs.field(default="sim", validator=_Check(problem=_venue))
     """``"local"`` (embedded Alpaca-compatible server), ``"sim"``, ``"alpaca"`` or an http(s) URL."""
     seed: int = attrs.field(default=0, validator=_Check(problem=_int_range(0, _MAX_SEED)))
     """Root of every random draw in the run: same seed, same simulation."""

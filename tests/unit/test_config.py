@@ -60,8 +60,8 @@ def test_load_without_file_gives_defaults():
     assert config.execution.rate_limit_per_minute == 200
     assert config.risk.starting_cash == 100000.0
     assert config.run.data_dir == Path("data")
-    assert config.run.venue == "local"
-    assert dict(config.strategy.params) == {"fast": 10, "slow": 30, "quantity": 100}
+    assert config.run.venue == "sim"
+    assert dict(config.strategy.params) == {"fast": 2, "slow": 5, "quantity": 10}
     assert config.credentials is None
 
 
@@ -333,7 +333,7 @@ def test_overrides_apply_on_top_of_file(tmp_path):
 def test_override_inside_params_keeps_other_default_params():
     config = load_config(env={}, overrides={"strategy.params.fast": 5, "strategy.params.note": "x"})
 
-    assert dict(config.strategy.params) == {"fast": 5, "slow": 30, "quantity": 100, "note": "x"}
+    assert dict(config.strategy.params) == {"fast": 5, "slow": 5, "quantity": 10, "note": "x"}
 
 
 def test_override_of_whole_section_replaces_it(tmp_path):
