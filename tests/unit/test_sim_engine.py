@@ -5,6 +5,7 @@ import random
 import uuid
 
 import pytest
+from hypothesis import given, strategies as st
 
 from pyrt.messages import OrderType, Side, TimeInForce
 from pyrt.venues.sim import EngineEvent, EngineRejected, MatchingEngine
@@ -819,3 +820,109 @@ def test_statistics_count_orders_fills_and_open_orders():
     stats = engine.statistics()
 
     assert (stats.orders_submitted, stats.fills, stats.open_orders, stats.requests_rejected) == (2, 1, 2, 1)
+
+
+# ------------------------------------------------------------------ invariants under random use
+
+OPERATIONS = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("submit"),
+            st.sampled_from(["AAPL", "MSFT"]),
+            st.sampled_from(list(Side)),
+            st.sampled_from([0.5, 1.0, 7.0, 60.0, 250.0]),
+            st.sampled_from(list(OrderType)),
+            st.sampled_from(list(TimeInForce)),
+            st.integers(-30, 30),  # price offset in cents from the mid
+        ),
+        st.tuples(
+            st.just("quote"), st.sampled_from(["AAPL", "MSFT"]), st.integers(-50, 50), st.integers(0, 300)
+        ),
+        st.tuples(
+            st.just("trade"), st.sampled_from(["AAPL", "MSFT"]), st.integers(-50, 50), st.integers(1, 300)
+        ),
+        st.tuples(st.just("cancel"), st.integers(0, 50)),
+        st.tuples(st.just("replace"), st.integers(0, 50), st.sampled_from([1.0, 30.0, 100.0])),
+        st.tuples(st.just("end_of_day")),
+    ),
+    max_size=60,
+)
+
+
+@given(operations=OPERATIONS)
+def test_random_use_keeps_cash_positions_and_orders_consistent(operations):
+    engine = MatchingEngine(starting_cash=50_000.0, rng=random.Random(0), fee_per_share=0.01)
+    mids = {"AAPL": 100.0, "MSFT": 50.0}
+    for symbol, mid in mids.items():
+        engine.on_quote(symbol, mid - 0.01, 100, mid + 0.01, 100, now_ns=T0)
+    events: list[EngineEvent] = []
+    order_ids: list[str] = []
+    refusals: set[int] = set()
+    now = T0
+    for operation in operations:
+        now += 1
+        kind = operation[0]
+        try:
+            if kind == "submit":
+                _, symbol, side, qty, order_type, tif, offset = operation
+                price = round(mids[symbol] + offset / 100, 2)
+                limit = price if order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
+                stop = price if order_type in (OrderType.STOP, OrderType.STOP_LIMIT) else None
+                order, new_events = engine.submit(
+                    symbol=symbol,
+                    side=side,
+                    qty=qty,
+                    order_type=order_type,
+                    time_in_force=tif,
+                    limit_price=limit,
+                    stop_price=stop,
+                    now_ns=now,
+                )
+                order_ids.append(order.id)
+                events += new_events
+            elif kind == "quote":
+                _, symbol, move, size = operation
+                mids[symbol] = max(1.0, round(mids[symbol] + move / 100, 2))
+                events += engine.on_quote(
+                    symbol, mids[symbol] - 0.01, size, mids[symbol] + 0.01, size, now_ns=now
+                )
+            elif kind == "trade":
+                _, symbol, move, size = operation
+                events += engine.on_trade(symbol, max(0.5, mids[symbol] + move / 100), size, now_ns=now)
+            elif kind == "cancel" and order_ids:
+                events += engine.cancel(order_ids[operation[1] % len(order_ids)], now_ns=now)
+            elif kind == "replace" and order_ids:
+                order, new_events = engine.replace(
+                    order_ids[operation[1] % len(order_ids)], qty=operation[2], now_ns=now
+                )
+                order_ids.append(order.id)
+                events += new_events
+            elif kind == "end_of_day":
+                events += engine.end_of_day(now_ns=now)
+        except EngineRejected as exc:
+            refusals.add(exc.status_code)
+
+    assert refusals <= {403, 422}
+    fills = [event for event in events if event.event in ("fill", "partial_fill")]
+    # average cost: cash + sum(qty * avg) == start + realized - fees
+    fees = sum(event.qty for event in fills) * 0.01
+    held = sum(position.qty * position.avg_entry_price for position in engine.positions())
+    realized = engine.realized_pl("AAPL") + engine.realized_pl("MSFT")
+    assert engine.account().cash + held == pytest.approx(50_000.0 + realized - fees, abs=1e-6)
+    for symbol in mids:
+        signed = sum(event.qty * event.order.side.sign for event in fills if event.order.symbol == symbol)
+        position = [p.qty for p in engine.positions() if p.symbol == symbol]
+        assert (position[0] if position else 0.0) == pytest.approx(signed, abs=1e-9)
+    for order in engine.list_orders(status="all", limit=None):
+        assert 0.0 <= order.filled_qty <= order.qty
+        own = [event for event in fills if event.order.id == order.id]
+        assert order.filled_qty == pytest.approx(sum(event.qty for event in own), abs=1e-9)
+        assert (order.status == "filled") == (order.filled_qty == order.qty)
+        if order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK) and order.order_type in (
+            OrderType.MARKET,
+            OrderType.LIMIT,
+        ):
+            assert not order.is_open
+        if order.time_in_force is TimeInForce.FOK:
+            assert order.filled_qty in (0.0, order.qty)
+    assert engine.statistics().open_orders == len(engine.list_orders(status="open", limit=None))
