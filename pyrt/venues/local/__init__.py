@@ -1,0 +1,21 @@
+"""The embedded Alpaca-compatible venue: Alpaca's wire protocols on a local port.
+
+:class:`LocalVenue` serves the trading REST API v2, the ``trade_updates`` stream and the
+market-data streams (``/v2/iex``, ``/v2/sip``, ``/v2/test``, ``/v1beta3/crypto/us``) on one
+port, over the sim matching engine and market simulator. :class:`VenueFaults` injects failures.
+"""
+
+from __future__ import annotations
+
+from ._cli import run_venue_cli as run_venue_cli, serve_local_venue as serve_local_venue
+from ._faults import VenueFaults as VenueFaults, WsFault as WsFault
+from ._server import LocalVenue as LocalVenue, LocalVenueStatistics as LocalVenueStatistics
+
+__all__ = [
+    "LocalVenue",
+    "LocalVenueStatistics",
+    "VenueFaults",
+    "WsFault",
+    "run_venue_cli",
+    "serve_local_venue",
+]

@@ -1,0 +1,115 @@
+"""Alpaca wire shapes the local venue sends and the inputs it accepts.
+
+Decimals leave as strings, timestamps as RFC 3339 (``Z``) strings or, on msgpack streams, as
+msgpack Timestamps. Inputs accept strings or JSON numbers (alpaca-py sends numbers, the Go SDK
+strings). See ``/work/shared/alpaca-protocol.md`` sections 0, 2 and 5.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Final
+
+NS_PER_SECOND: Final = 1_000_000_000
+_ASSET_NAMESPACE: Final = uuid.UUID("5b0a9c2e-6f1d-4d8e-9a57-3c0e1f2a7b64")
+
+#: Exchange reported for equity positions; alpaca-py validates it against its AssetExchange enum.
+EQUITY_EXCHANGE: Final = "NASDAQ"
+CRYPTO_EXCHANGE: Final = "CRYPTO"
+
+
+class WireError(ValueError):
+    """An input the venue refuses: ``status`` and ``code`` become the Alpaca error body."""
+
+    def __init__(self, message: str, *, status: int = 422, code: int = 40010001) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        super().__init__(message)
+
+
+def is_crypto(symbol: str) -> bool:
+    return "/" in symbol
+
+
+def asset_id(symbol: str) -> str:
+    return str(uuid.uuid5(_ASSET_NAMESPACE, symbol))
+
+
+def asset_class(symbol: str) -> str:
+    return "crypto" if is_crypto(symbol) else "us_equity"
+
+
+def format_ts(ns: int) -> str:
+    """Format epoch nanoseconds as RFC 3339 UTC with nanosecond precision."""
+    seconds, frac = divmod(ns, NS_PER_SECOND)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{frac:09d}Z"
+
+
+def format_ts_opt(ns: int | None) -> str | None:
+    return None if ns is None else format_ts(ns)
+
+
+def parse_ts(text: str, *, name: str) -> int:
+    """Parse an RFC 3339 timestamp (or a date) into epoch nanoseconds."""
+    try:
+        parsed = datetime.fromisoformat(text.replace(" ", "+"))  # "+" in a query arrives as a space
+    except ValueError:
+        raise WireError(f"{name} must be an RFC 3339 timestamp, was {text!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    delta = parsed - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * NS_PER_SECOND + delta.microseconds * 1000
+
+
+def dec(value: float) -> str:
+    """Format a float as Alpaca does: a plain decimal string, no exponent, no trailing zeros."""
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    text = repr(value)
+    if "e" in text or "E" in text:
+        text = format(Decimal(text), "f")
+    return text
+
+
+def dec_opt(value: float | None) -> str | None:
+    return None if value is None else dec(value)
+
+
+def parse_decimal(value: object, *, name: str, positive: bool = True) -> float:
+    """Parse a decimal input sent as a JSON number or a string."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise WireError(f"{name} must be a decimal number, was {value!r}")
+    if isinstance(value, str):
+        try:
+            number = float(Decimal(value.strip()))
+        except (InvalidOperation, ValueError):
+            raise WireError(f"{name} must be a decimal number, was {value!r}") from None
+    else:
+        number = float(value)
+    if not math.isfinite(number):
+        raise WireError(f"{name} must be finite, was {value!r}")
+    if positive and number <= 0.0:
+        raise WireError(f"{name} must be > 0, was {value!r}")
+    return number
+
+
+def parse_bool(value: object, *, name: str) -> bool:
+    """Parse a boolean from JSON or a query string (``true``, ``True``, ``1`` …)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no", ""):
+            return False
+    raise WireError(f"{name} must be a boolean, was {value!r}")
+
+
+def error_body(code: int, message: str) -> dict[str, object]:
+    return {"code": code, "message": message}
