@@ -195,7 +195,6 @@ class RiskStatistics:
 
 @attrs.define
 class _OpenOrder:
-    client_order_id: str
     symbol: str
     side: Side
     quantity: float
@@ -311,7 +310,6 @@ class RiskEngine:
                 signal=signal, reason_code=code, reason=reason, ts_event=now_ns, ts_init=now_ns
             )
         self._open[client_order_id] = _OpenOrder(
-            client_order_id=client_order_id,
             symbol=signal.symbol,
             side=signal.side,
             quantity=signal.quantity,

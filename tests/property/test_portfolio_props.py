@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 
 import attrs
+import pytest
 from hypothesis import given, strategies as st
 
 from pyrt.messages import OrderFilled, RiskApproved, Side, SignalGenerated
@@ -49,6 +50,7 @@ def events(draw: st.DrawFn) -> list[OrderFilled | tuple[str, float]]:
     return out
 
 
+@pytest.mark.slow
 @given(events())
 def test_realized_plus_unrealized_equals_cash_flows_plus_marked_positions(events):
     portfolio = Portfolio(1_000_000.0)
@@ -112,6 +114,7 @@ def risk_actions(draw: st.DrawFn) -> list[tuple[object, ...]]:
     return actions
 
 
+@pytest.mark.slow
 @given(
     actions=risk_actions(),
     max_position_size=st.sampled_from([1.0, 50.0, 100.0, 250.0]),
