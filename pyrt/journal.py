@@ -124,6 +124,7 @@ _FILE_HEADER: Final = MAGIC + struct.pack("<H", FORMAT_VERSION)
 _FILE_HEADER_SIZE: Final = len(_FILE_HEADER)
 _RECORD_HEAD: Final = struct.Struct("<IIB")
 _READ_BUFFER_BYTES: Final = 1024 * 1024
+_SMALL_RECORD_BYTES: Final = 64 * 1024
 _FIRST_SKIPPABLE_KIND: Final = 128
 
 
@@ -269,6 +270,13 @@ def _records_unchecked(f: IO[bytes], offset: int, state: _ScanState) -> Iterator
             break
         if not kind_ok[kind]:
             reason = TornTailReason.BAD_KIND
+            break
+        if (
+            length > _SMALL_RECORD_BYTES
+            and offset + RECORD_HEADER_SIZE + length > os.fstat(f.fileno()).st_size
+        ):
+            # a large read would allocate its full length before finding the file too short
+            reason = TornTailReason.TRUNCATED_PAYLOAD
             break
         payload = read(length)
         if len(payload) < length:
@@ -585,8 +593,8 @@ class JournalWriter:
         Args:
             path: the file to create.
             metadata: the run metadata (config, seed, version …): a JSON-serialisable mapping
-                with str keys. Written with sorted keys; do not put wall-clock time in it if the
-                file must be reproducible.
+                with str keys. Written with sorted keys (orjson writes NaN and infinities as
+                null); do not put wall-clock time in it if the file must be reproducible.
             durability: when appended records reach the OS and the disk.
             overwrite: replace an existing file instead of refusing.
             buffer_bytes: how many bytes a ``BUFFERED`` writer holds before writing them.
@@ -620,10 +628,11 @@ class JournalWriter:
                 writer._fsync()
         except JournalError:
             writer._abandon()
-            try:
-                path.unlink()  # a journal without its metadata is of no use to anyone
-            except OSError:
-                pass
+            if not overwrite:  # we made this file, and without its metadata it is no journal
+                try:
+                    path.unlink()
+                except OSError:
+                    pass
             raise
         logger.debug("created journal %s (durability %s)", path, writer._durability)
         return writer
