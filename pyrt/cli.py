@@ -172,13 +172,14 @@ async def _run_until_signal(args: argparse.Namespace) -> int:
     def on_status(status: RunStatus) -> None:
         print(_format_status(status), file=out, flush=True)
 
+    stop = trio.Event()
     async with trio.open_nursery() as nursery:
 
         async def stop_on_signal() -> None:
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for signum in signals:
-                    logger.info("received %s: stopping", signal.Signals(signum).name)
-                    nursery.cancel_scope.cancel()
+                    print(f"\n{signal.Signals(signum).name}: stopping", file=out, flush=True)
+                    stop.set()
                     return
 
         nursery.start_soon(stop_on_signal)
@@ -188,6 +189,7 @@ async def _run_until_signal(args: argparse.Namespace) -> int:
             duration=args.duration,
             on_status=None if args.quiet else on_status,
             on_started=started,
+            stop=stop,
         )
         nursery.cancel_scope.cancel()
     if summary is None:  # pragma: no cover - cancelled before the tree returned

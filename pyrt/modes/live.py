@@ -8,6 +8,8 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import trio
+
 from ..clock import WallClock, make_rng
 from ..config import PyrtConfig, config_to_dict
 from ..journal import JournalWriter
@@ -40,8 +42,9 @@ async def run_live(
     duration: float | None = None,
     on_status: Callable[[RunStatus], None] | None = None,
     on_started: Callable[[Path], None] | None = None,
+    stop: trio.Event | None = None,
 ) -> RunSummary:
-    """Run the trading tree on the wall clock until ``duration`` passes or it is cancelled.
+    """Run the trading tree on the wall clock until ``duration`` passes or ``stop`` is set.
 
     Raises:
         pyrt.errors.ConfigError: the configured venue is not available in this mode.
@@ -72,4 +75,4 @@ async def run_live(
         tree = TradingTree(config, feed=venue, broker=venue, clock=clock, rng=rng, journal=journal)
         if on_started is not None:
             on_started(path)
-        return await tree.run(duration=duration, on_status=on_status)
+        return await tree.run(duration=duration, on_status=on_status, stop=stop)

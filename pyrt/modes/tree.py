@@ -188,23 +188,40 @@ class TradingTree:
         duration: float | None = None,
         on_status: Callable[[RunStatus], None] | None = None,
         status_interval: float = 1.0,
+        stop: trio.Event | None = None,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> RunSummary:
-        """Run the tree until ``duration`` seconds pass on its clock, it is cancelled, or it fails.
+        """Run the tree until ``duration`` seconds pass on its clock, ``stop`` is set, or it fails.
+
+        Either way the actors are stopped in reverse start order (the recorder last, so the
+        journal is complete) and the summary is returned. Cancelling the call stops the tree too,
+        but then there is no summary.
 
         Raises:
             pyrt.errors.SupervisionError: an actor crashed more often than the restart intensity.
         """
         self.status()  # the clock's origin for elapsed time and rates
-        async with trio.open_nursery() as nursery:
-            if on_status is not None:
-                nursery.start_soon(self._report, on_status, status_interval)
-            with trio.move_on_after(duration if duration is not None else float("inf")):
-                await nursery.start(self._supervise)
-                task_status.started()
-                await trio.sleep_forever()
-            nursery.cancel_scope.cancel()
+        try:
+            async with trio.open_nursery() as nursery:
+                if on_status is not None:
+                    nursery.start_soon(self._report, on_status, status_interval)
+                with trio.move_on_after(duration if duration is not None else float("inf")) as scope:
+                    if stop is not None:
+                        nursery.start_soon(self._cancel_on, stop, scope)
+                    await nursery.start(self._supervise)
+                    task_status.started()
+                    await trio.sleep_forever()
+                nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
+                raise group.exceptions[0] from group.exceptions[0].__cause__
+            raise
         return self.summary()
+
+    @staticmethod
+    async def _cancel_on(stop: trio.Event, scope: trio.CancelScope) -> None:
+        await stop.wait()
+        scope.cancel()
 
     async def _supervise(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         await self.supervisor.run(task_status=task_status)
