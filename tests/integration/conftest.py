@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -25,9 +25,9 @@ async def start_venue(nursery: trio.Nursery, **options: Any) -> LocalVenue:
 
 
 @pytest.fixture
-async def venue(nursery: trio.Nursery) -> AsyncIterator[LocalVenue]:
+async def venue(nursery: trio.Nursery) -> LocalVenue:
     """A venue with default settings, any key pair accepted."""
-    yield await start_venue(nursery, tick_interval=0.01, bar_interval=0.2)
+    return await start_venue(nursery, tick_interval=0.01, bar_interval=0.2)
 
 
 class VenueThread:
