@@ -53,7 +53,7 @@ async def run_live(
     """
     clock = WallClock()
     rng = make_rng(config.run.seed)
-    started = dt.datetime.now(dt.UTC)
+    started = dt.datetime.fromtimestamp(clock.now_ns() / 1e9, dt.UTC)
     path = journal_path if journal_path is not None else default_journal_path(config, started)
     path.parent.mkdir(parents=True, exist_ok=True)
     venue = SimVenue(

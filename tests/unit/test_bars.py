@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import pytest
+
+from pyrt.bars import BarAggregator, parse_timeframe
+from pyrt.messages import TradeReceived
+
+S = 1_000_000_000
+
+
+def trade(t_s: float, price: float, size: float = 1.0, symbol: str = "AAPL") -> TradeReceived:
+    ts = round(t_s * S)
+    return TradeReceived(symbol=symbol, price=price, size=size, ts_event=ts, ts_init=ts)
+
+
+@pytest.mark.parametrize(
+    ("text", "ns"),
+    [
+        ("500ms", S // 2),
+        ("1s", S),
+        ("5s", 5 * S),
+        ("1m", 60 * S),
+        ("15m", 900 * S),
+        ("4h", 4 * 3600 * S),
+        ("1d", 86400 * S),
+    ],
+)
+def test_parse_timeframe(text: str, ns: int) -> None:
+    assert parse_timeframe(text) == ns
+
+
+@pytest.mark.parametrize("text", ["", "0s", "1", "m", "1w", "-1m", "1.5m", "01s"])
+def test_parse_timeframe_rejects_bad_text(text: str) -> None:
+    with pytest.raises(ValueError, match="timeframe must look like"):
+        parse_timeframe(text)
+
+
+def test_bar_closes_on_first_trade_of_the_next_window_with_ohlcv_vwap_and_count() -> None:
+    agg = BarAggregator(["1m"])
+
+    assert (
+        agg.on_trades([trade(60, 10.0, 1), trade(70, 12.0, 3), trade(80, 9.0, 1), trade(119.9, 11.0, 5)])
+        == []
+    )
+    (bar,) = agg.on_trade(trade(120, 20.0))
+
+    assert (bar.open, bar.high, bar.low, bar.close, bar.volume, bar.trade_count) == (
+        10.0,
+        12.0,
+        9.0,
+        11.0,
+        10.0,
+        4,
+    )
+    assert bar.vwap == pytest.approx((10 + 36 + 9 + 55) / 10)
+    assert bar.ts_event == 60 * S  # stamped at the window's start
+    assert bar.timeframe == "1m"
+
+
+def test_bar_closes_on_the_clock_even_without_another_trade() -> None:
+    agg = BarAggregator(["1s"])
+    agg.on_trade(trade(10.2, 5.0))
+
+    assert agg.on_time(round(10.999 * S)) == []
+    assert agg.next_close_ns() == 11 * S
+    (bar,) = agg.on_time(11 * S)
+    assert bar.ts_event == 10 * S
+    assert agg.on_time(20 * S) == []  # empty windows emit nothing
+
+
+def test_several_timeframes_from_one_stream() -> None:
+    agg = BarAggregator(["1s", "5s"])
+    trades = [trade(t, 100.0 + t) for t in (0.1, 1.1, 2.1, 3.1, 4.1)]
+
+    bars = agg.on_trades(trades) + agg.on_time(5 * S)
+
+    assert [b.timeframe for b in bars].count("1s") == 5
+    (five,) = [b for b in bars if b.timeframe == "5s"]
+    assert (five.open, five.close, five.high, five.low, five.trade_count) == (100.1, 104.1, 104.1, 100.1, 5)
+
+
+def test_late_trade_for_an_emitted_bar_is_counted_not_applied() -> None:
+    agg = BarAggregator(["1s"])
+    agg.on_trade(trade(1.5, 10.0))
+    (bar,) = agg.on_trade(trade(2.5, 11.0))
+
+    assert agg.on_trade(trade(1.9, 99.0)) == []
+
+    assert agg.statistics().late_trades == 1
+    (nxt,) = agg.on_time(3 * S)
+    assert nxt.high == 11.0  # the late print did not leak into the open bar
+    assert bar.close == 10.0
+
+
+def test_symbols_are_aggregated_separately() -> None:
+    agg = BarAggregator(["1s"])
+    agg.on_trades([trade(0.5, 10.0, symbol="AAPL"), trade(0.6, 300.0, symbol="MSFT")])
+
+    bars = agg.on_time(1 * S)
+
+    assert {(b.symbol, b.close) for b in bars} == {("AAPL", 10.0), ("MSFT", 300.0)}
