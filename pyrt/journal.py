@@ -159,7 +159,11 @@ class Durability(enum.StrEnum):
 
 
 class TornTailReason(enum.StrEnum):
-    """Why the valid data of a journal ends before the end of the file."""
+    """Why the valid data of a journal ends before the end of the file.
+
+    There is no "undecodable payload" reason: a record whose checksum holds was written as it
+    reads, so a payload that does not decode is a bug and raises DecodeError instead.
+    """
 
     TRUNCATED_HEADER = "truncated_header"
     """Fewer bytes left than a record header (length, CRC, kind) needs."""
@@ -208,9 +212,7 @@ class JournalStatistics:
 
 @attrs.define
 class _ScanState:
-    end: int
     torn_tail: TornTail | None = None
-    complete: bool = False
 
 
 def _open_journal(path: Path, mode: str = "rb") -> IO[bytes]:
@@ -287,15 +289,13 @@ def _records_unchecked(f: IO[bytes], offset: int, state: _ScanState) -> Iterator
             break
         yield offset, kind, payload
         offset += RECORD_HEADER_SIZE + length
-    state.end = offset
     if reason is not None:
         size = os.fstat(f.fileno()).st_size
         state.torn_tail = TornTail(offset=offset, discarded_bytes=size - offset, reason=reason)
-    state.complete = True
 
 
 def _read_metadata(f: IO[bytes], path: Path) -> bytes:
-    state = _ScanState(end=_FILE_HEADER_SIZE)
+    state = _ScanState()
     for _offset, kind, payload in _records(f, _FILE_HEADER_SIZE, state):
         if kind != _METADATA:
             raise JournalError(
@@ -366,7 +366,7 @@ class JournalReader:
         source = f"journal {str(self._path)!r}"
         with _open_journal(self._path) as f:
             f.seek(self._data_start)
-            state = _ScanState(end=self._data_start)
+            state = _ScanState()
             for offset, kind, payload in _records(f, self._data_start, state):
                 if kind == _MESSAGE:
                     try:
@@ -396,7 +396,7 @@ class JournalReader:
         """
         with _open_journal(self._path) as f:
             f.seek(self._data_start)
-            state = _ScanState(end=self._data_start)
+            state = _ScanState()
             for _ in _records(f, self._data_start, state):
                 pass
         self._scan = state
@@ -429,7 +429,7 @@ def iter_json_lines(path: str | os.PathLike[str]) -> Iterator[bytes]:
     yield b'{"journal":"meta","format_version":%d,"metadata":%s}\n' % (FORMAT_VERSION, reader._meta_payload)
     with _open_journal(reader.path) as f:
         f.seek(reader._data_start)
-        state = _ScanState(end=reader._data_start)
+        state = _ScanState()
         for offset, kind, payload in _records(f, reader._data_start, state):
             if kind == _MESSAGE:
                 yield payload + b"\n"
@@ -473,7 +473,7 @@ def truncate_torn_tail(path: str | os.PathLike[str]) -> TornTail | None:
         meta = _read_metadata(f, path)
         start = _FILE_HEADER_SIZE + RECORD_HEADER_SIZE + len(meta)
         f.seek(start)
-        state = _ScanState(end=start)
+        state = _ScanState()
         for _ in _records(f, start, state):
             pass
         tail = state.torn_tail
