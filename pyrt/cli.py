@@ -78,6 +78,12 @@ def _build_parser() -> argparse.ArgumentParser:
     show.add_argument("file", type=Path)
     show.add_argument("--topic", default="", help="only messages whose topic starts with this")
 
+    sub.add_parser(
+        "venue",
+        help="serve the embedded Alpaca-compatible venue (pyrt venue --help for its flags)",
+        add_help=False,
+    )
+
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -249,7 +255,11 @@ def _cmd_journal_show(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``pyrt`` command line; return the exit code."""
     parser = _build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "venue":
+        args.venue_args = extra  # the venue parses its own flags
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -262,6 +272,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
     if args.command == "journal":
         return _cmd_journal_show(args)
+    if args.command == "venue":
+        from .venues.local import run_venue_cli
+
+        logging.getLogger("pyrt.venues.local").setLevel(min(level, logging.INFO))  # show its URLs
+        return run_venue_cli(args.venue_args)
     if args.command == "version":
         from .modes.live import pyrt_version
 
