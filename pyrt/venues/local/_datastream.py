@@ -523,8 +523,13 @@ class DataSession(StreamSession):
                 self.ws.send_nowait(json.dumps([bad]), force=True)  # stdlib writes the NaN literal
             return False
         # OVERSIZED_FRAME: a valid array repeated past the size limit
-        copies = max(1, self.feed.faults.faults.ws_oversized_bytes // max(1, len(as_bytes)) + 1)
-        self.ws.send_nowait(self._encode_items(selected * copies), force=True)
+        limit = self.feed.faults.faults.ws_oversized_bytes
+        copies = max(1, limit // max(1, len(as_bytes)))
+        big = self._encode_items(selected * copies)
+        while len(big) <= limit:
+            copies *= 2
+            big = self._encode_items(selected * copies)
+        self.ws.send_nowait(big, force=True)
         return False
 
     # -- control messages --------------------------------------------------------------

@@ -8,6 +8,7 @@ strings). See ``/work/shared/alpaca-protocol.md`` sections 0, 2 and 5.
 from __future__ import annotations
 
 import math
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -54,16 +55,26 @@ def format_ts_opt(ns: int | None) -> str | None:
     return None if ns is None else format_ts(ns)
 
 
+_FRACTION: Final = re.compile(r"\.(\d+)")
+
+
 def parse_ts(text: str, *, name: str) -> int:
-    """Parse an RFC 3339 timestamp (or a date) into epoch nanoseconds."""
+    """Parse an RFC 3339 timestamp (or a date) into epoch nanoseconds, keeping all nine digits."""
+    text = text.strip().replace(" ", "+")  # "+" in a query string arrives as a space
+    fraction = _FRACTION.search(text)
+    nanos = 0
+    if fraction is not None:
+        digits = fraction.group(1)
+        nanos = int(digits[:9].ljust(9, "0"))
+        text = text[: fraction.start()] + text[fraction.end() :]
     try:
-        parsed = datetime.fromisoformat(text.replace(" ", "+"))  # "+" in a query arrives as a space
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         raise WireError(f"{name} must be an RFC 3339 timestamp, was {text!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     delta = parsed - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * NS_PER_SECOND + delta.microseconds * 1000
+    return (delta.days * 86_400 + delta.seconds) * NS_PER_SECOND + nanos
 
 
 def dec(value: float) -> str:
