@@ -1,0 +1,365 @@
+"""trade_updates payloads and REST order snapshots → ``order.*`` messages, without loss or repeats.
+
+:class:`OrderUpdateMapper` is plain synchronous logic (no I/O). It remembers, per
+``client_order_id``, how much of each order it has already reported filled, so that
+
+- a stream fill already covered (by an earlier poll, or a redelivery) is not reported again;
+- a fill the stream skipped (an update lost with a dropped connection) is reported as a
+  synthesised fill for the missing quantity, priced from the venue's running average;
+- while the stream is down, REST snapshots of the same orders yield the fills, cancels and
+  rejections that happened meanwhile.
+
+A synthesised fill has the deterministic ``execution_id`` ``"<venue order id>-cum-<cumulative>"``,
+so the same gap seen twice is reported under one id (the execution actor's ``OrderTracker``
+drops repeated execution ids).
+
+Orders this broker submitted are *expected* from the start (nothing reported yet). An order first
+seen on the stream or in a snapshot without having been submitted here (another client, an earlier
+run) is taken at face value: its history before that first sighting is not synthesised.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Final, final
+
+import attrs
+
+from ...errors import DecodeError
+from ...messages import Message, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, Side
+from .._protocols import VenueOrder
+from ._wire import format_decimal, order_from_wire, parse_optional_number, parse_timestamp
+
+logger = logging.getLogger(__name__)
+
+#: Relative slack for float sums of fill quantities.
+_EPSILON: Final = 1e-9
+ACCEPT_EVENTS: Final = frozenset({"new", "accepted"})
+FILL_EVENTS: Final = frozenset({"fill", "partial_fill"})
+CANCEL_EVENTS: Final = frozenset({"canceled", "expired", "replaced", "done_for_day"})
+REJECT_EVENTS: Final = frozenset({"rejected"})
+#: Statuses of an order the venue has taken (``pending_new`` and ``rejected`` are not).
+_LIVE_STATUSES: Final = frozenset(
+    {
+        "new",
+        "accepted",
+        "partially_filled",
+        "filled",
+        "pending_cancel",
+        "pending_replace",
+        "held",
+        "calculated",
+    }
+)
+DEFAULT_MAX_ENDED: Final = 10_000
+
+
+@attrs.define(eq=False)
+class _Known:
+    client_order_id: str
+    symbol: str | None = None
+    side: Side | None = None
+    quantity: float = 0.0
+    venue_order_id: str | None = None
+    filled: float = 0.0
+    """Cumulative quantity already reported as fills."""
+    notional: float = 0.0
+    """Sum of quantity × price of the reported fills."""
+    accepted: bool = False
+    ended: bool = False
+
+
+def synthetic_execution_id(venue_order_id: str, cumulative: float) -> str:
+    """Return the deterministic execution id of a fill pyrt inferred up to ``cumulative``."""
+    return f"{venue_order_id}-cum-{format_decimal(cumulative)}"
+
+
+@final
+class OrderUpdateMapper:
+    """Turns Alpaca order updates and snapshots into pyrt messages, each fill reported once.
+
+    Args:
+        max_ended: ended orders remembered (to recognise late duplicates) before the oldest go.
+    """
+
+    __slots__ = ("_ended", "_max_ended", "_orders", "duplicates", "synthesized_fills")
+
+    def __init__(self, *, max_ended: int = DEFAULT_MAX_ENDED) -> None:
+        self._orders: dict[str, _Known] = {}
+        self._ended: OrderedDict[str, None] = OrderedDict()
+        self._max_ended = max_ended
+        self.duplicates = 0
+        self.synthesized_fills = 0
+
+    # -- bookkeeping -------------------------------------------------------------------------
+
+    def expect(self, client_order_id: str) -> None:
+        """Note an order about to be submitted: every fill it gets must be reported."""
+        if client_order_id not in self._orders:
+            self._orders[client_order_id] = _Known(client_order_id=client_order_id)
+
+    def forget(self, client_order_id: str) -> None:
+        """Drop an expected order the venue never took (refused, or not found after a failure)."""
+        known = self._orders.get(client_order_id)
+        if known is not None and known.venue_order_id is None:
+            del self._orders[client_order_id]
+
+    def on_submit_reply(self, order: VenueOrder) -> None:
+        """Record the venue's reply to a submit (the caller reports the acceptance itself)."""
+        known = self._orders.get(order.client_order_id)
+        if known is None:
+            known = self._orders[order.client_order_id] = _Known(client_order_id=order.client_order_id)
+        self._learn(known, order)
+        known.accepted = True
+
+    def on_lookup(self, order: VenueOrder) -> None:
+        """Record an expected order found by a lookup (after an ambiguous submit), reporting nothing."""
+        known = self._orders.get(order.client_order_id)
+        if known is not None:
+            self._learn(known, order)
+            known.accepted = True
+
+    def open_client_order_ids(self) -> list[str]:
+        """Return the orders not known to have ended, oldest first (what a poll must check)."""
+        return [cid for cid, known in self._orders.items() if not known.ended]
+
+    def is_open(self, client_order_id: str) -> bool:
+        known = self._orders.get(client_order_id)
+        return known is not None and not known.ended
+
+    def _learn(self, known: _Known, order: VenueOrder) -> None:
+        known.symbol = order.symbol
+        known.side = order.side
+        known.quantity = order.quantity
+        known.venue_order_id = order.venue_order_id
+
+    def _end(self, known: _Known) -> None:
+        known.ended = True
+        self._ended[known.client_order_id] = None
+        while len(self._ended) > self._max_ended:
+            oldest, _ = self._ended.popitem(last=False)
+            self._orders.pop(oldest, None)
+
+    def _record(self, order: VenueOrder) -> tuple[_Known, bool]:
+        """Return the order's record and whether it was first seen just now (not expected)."""
+        known = self._orders.get(order.client_order_id)
+        fresh = known is None
+        if known is None:
+            known = self._orders[order.client_order_id] = _Known(client_order_id=order.client_order_id)
+        self._learn(known, order)
+        return known, fresh
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def _accepted(self, known: _Known, order: VenueOrder, ts_event: int, ts_init: int) -> list[Message]:
+        if known.accepted or known.ended:
+            return []
+        known.accepted = True
+        return [
+            OrderAccepted(
+                client_order_id=order.client_order_id,
+                venue_order_id=order.venue_order_id,
+                symbol=order.symbol,
+                ts_event=ts_event,
+                ts_init=ts_init,
+            )
+        ]
+
+    def _fill(
+        self,
+        known: _Known,
+        order: VenueOrder,
+        *,
+        quantity: float,
+        price: float,
+        execution_id: str,
+        ts_event: int,
+        ts_init: int,
+    ) -> OrderFilled:
+        cumulative = known.filled + quantity
+        known.filled = cumulative
+        known.notional += quantity * price
+        return OrderFilled(
+            client_order_id=order.client_order_id,
+            venue_order_id=order.venue_order_id,
+            execution_id=execution_id,
+            symbol=order.symbol,
+            side=order.side,
+            fill_price=price,
+            fill_quantity=quantity,
+            cumulative_quantity=cumulative,
+            leaves_quantity=max(order.quantity - cumulative, 0.0),
+            ts_event=ts_event,
+            ts_init=ts_init,
+        )
+
+    def _gap_price(self, known: _Known, order: VenueOrder, gap: float, then: float, fallback: float) -> float:
+        """Price of ``gap`` units filled before a fill of notional ``then``, from the venue's average."""
+        average = order.filled_avg_price
+        if average is None:
+            return fallback
+        price = (average * order.filled_quantity - known.notional - then) / gap
+        # an inconsistent average (rounded by the venue) must not make an invalid message
+        return price if price > 0.0 and price < float("inf") else average
+
+    def _catch_up(self, known: _Known, order: VenueOrder, ts_event: int, ts_init: int) -> list[Message]:
+        """Report fills the venue shows beyond what was reported, as one synthesised fill."""
+        gap = order.filled_quantity - known.filled
+        if gap <= _EPSILON * max(order.quantity, 1.0):
+            return []
+        fallback = order.filled_avg_price if order.filled_avg_price is not None else 0.0
+        price = self._gap_price(known, order, gap, 0.0, fallback)
+        if not price > 0.0:
+            logger.warning(
+                "order %s shows %s more filled but no price; fill not reported",
+                order.client_order_id,
+                gap,
+            )
+            return []
+        self.synthesized_fills += 1
+        execution_id = synthetic_execution_id(order.venue_order_id, order.filled_quantity)
+        return [
+            self._fill(
+                known,
+                order,
+                quantity=gap,
+                price=price,
+                execution_id=execution_id,
+                ts_event=ts_event,
+                ts_init=ts_init,
+            )
+        ]
+
+    def _stream_fill(
+        self,
+        known: _Known,
+        fresh: bool,
+        order: VenueOrder,
+        payload: Mapping[str, object],
+        ts_event: int,
+        ts_init: int,
+    ) -> list[Message]:
+        quantity = parse_optional_number(payload.get("qty"), name="qty")
+        price = parse_optional_number(payload.get("price"), name="price")
+        execution_id = payload.get("execution_id")
+        if not isinstance(execution_id, str) or not execution_id:
+            execution_id = synthetic_execution_id(order.venue_order_id, order.filled_quantity)
+        if fresh and quantity is not None:
+            known.filled = max(order.filled_quantity - quantity, 0.0)  # history before first sighting
+            if order.filled_avg_price is not None and price is not None:
+                known.notional = max(order.filled_avg_price * order.filled_quantity - quantity * price, 0.0)
+        tolerance = _EPSILON * max(order.quantity, 1.0)
+        delta = order.filled_quantity - known.filled
+        if delta <= tolerance:
+            self.duplicates += 1
+            return []
+        if quantity is None or price is None or not (0.0 < quantity <= delta + tolerance and price > 0.0):
+            return self._catch_up(known, order, ts_event, ts_init)
+        out: list[Message] = []
+        gap = delta - quantity
+        if gap > tolerance:  # an earlier fill was never seen: report it first
+            gap_price = self._gap_price(known, order, gap, quantity * price, price)
+            self.synthesized_fills += 1
+            out.append(
+                self._fill(
+                    known,
+                    order,
+                    quantity=gap,
+                    price=gap_price,
+                    execution_id=synthetic_execution_id(order.venue_order_id, known.filled + gap),
+                    ts_event=ts_event,
+                    ts_init=ts_init,
+                )
+            )
+        out.append(
+            self._fill(
+                known,
+                order,
+                quantity=quantity,
+                price=price,
+                execution_id=execution_id,
+                ts_event=ts_event,
+                ts_init=ts_init,
+            )
+        )
+        return out
+
+    def _ending(
+        self, known: _Known, order: VenueOrder, reason: str, ts_event: int, ts_init: int
+    ) -> list[Message]:
+        if known.ended:
+            self.duplicates += 1
+            return []
+        self._end(known)
+        if reason == "rejected":
+            return [
+                OrderRejected(
+                    client_order_id=order.client_order_id,
+                    symbol=order.symbol,
+                    reason=reason,
+                    ts_event=ts_event,
+                    ts_init=ts_init,
+                )
+            ]
+        return [
+            OrderCanceled(
+                client_order_id=order.client_order_id,
+                venue_order_id=order.venue_order_id,
+                symbol=order.symbol,
+                filled_quantity=order.filled_quantity,
+                reason=reason,
+                ts_event=ts_event,
+                ts_init=ts_init,
+            )
+        ]
+
+    def on_stream(self, payload: Mapping[str, object], *, ts_init: int) -> list[Message]:
+        """Map one ``trade_updates`` payload (section 3.3) to messages.
+
+        Raises:
+            DecodeError: the payload has no ``event`` or no readable ``order``.
+        """
+        event = payload.get("event")
+        if not isinstance(event, str):
+            raise DecodeError(f"event must be a string, was {event!r}", source="alpaca.trade_updates")
+        order = order_from_wire(payload.get("order"))
+        ts_event = parse_timestamp(payload.get("timestamp")) or ts_init
+        known, fresh = self._record(order)
+        if event in ACCEPT_EVENTS:
+            return self._accepted(known, order, ts_event, ts_init)
+        if event in FILL_EVENTS:
+            out = self._stream_fill(known, fresh, order, payload, ts_event, ts_init)
+            if order.status == "filled":
+                self._end(known)
+            return out
+        if event in CANCEL_EVENTS or event in REJECT_EVENTS:
+            out = [] if fresh else self._catch_up(known, order, ts_event, ts_init)
+            return out + self._ending(known, order, event, ts_event, ts_init)
+        return []  # pending_new, pending_cancel, order_cancel_rejected …: no pyrt message
+
+    def on_snapshot(self, order: VenueOrder, *, ts_event: int, ts_init: int) -> list[Message]:
+        """Map the venue's current view of an order (a REST read) to what changed since.
+
+        An order seen here for the first time without having been expected is only recorded.
+        """
+        known, fresh = self._record(order)
+        if fresh:
+            known.filled = order.filled_quantity
+            if order.filled_avg_price is not None:
+                known.notional = order.filled_avg_price * order.filled_quantity
+            known.accepted = True
+            if not order.is_open:
+                self._end(known)
+            return []
+        out: list[Message] = []
+        if order.status in _LIVE_STATUSES or order.filled_quantity > 0.0:
+            out.extend(self._accepted(known, order, ts_event, ts_init))
+        out.extend(self._catch_up(known, order, ts_event, ts_init))
+        status = order.status
+        if status in CANCEL_EVENTS or status in REJECT_EVENTS:
+            out.extend(self._ending(known, order, status, ts_event, ts_init))
+        elif status == "filled" and not known.ended:
+            self._end(known)
+        return out

@@ -1,0 +1,95 @@
+"""What the two WebSocket clients (market data, trade_updates) share: errors and probing."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Final
+
+import trio
+import trio_websocket
+
+from ...errors import VenueRejected
+
+#: Largest message trio-websocket accepts before it closes the connection with 1009.
+HARD_MESSAGE_LIMIT: Final = 64 << 20
+CONNECT_TIMEOUT: Final = 10.0
+DISCONNECT_TIMEOUT: Final = 1.0
+
+
+class StreamDown(Exception):
+    """The connection is unusable (silent, or a handshake step timed out): replace it."""
+
+
+#: Exceptions that mean "this connection is gone or never came up; try another".
+CONNECTION_ERRORS: Final = (
+    trio_websocket.HandshakeError,
+    trio_websocket.ConnectionClosed,
+    OSError,
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+    trio.TooSlowError,
+    StreamDown,
+)
+
+
+def describe(exc: BaseException) -> str:
+    """Return a short description of a connection failure for logs and statistics."""
+    if isinstance(exc, trio_websocket.ConnectionClosed):
+        reason = exc.reason
+        if reason is None:
+            return "connection closed"
+        return f"closed with {reason.code}" + (f" ({reason.reason})" if reason.reason else "")
+    if isinstance(exc, trio_websocket.ConnectionRejected):
+        return f"upgrade rejected with HTTP {exc.status_code}"
+    if isinstance(exc, trio_websocket.ConnectionTimeout):
+        return "connect timed out"
+    if isinstance(exc, trio.TooSlowError):
+        return "handshake timed out"
+    if isinstance(exc, trio_websocket.HandshakeError) and exc.__cause__ is not None:
+        return f"connect failed: {exc.__cause__}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def close_code(exc: BaseException) -> int | None:
+    """Return the WebSocket close code of a ``ConnectionClosed``, if any."""
+    if isinstance(exc, trio_websocket.ConnectionClosed) and exc.reason is not None:
+        return int(exc.reason.code)
+    return None
+
+
+def check_rejection(exc: BaseException, *, what: str) -> None:
+    """Raise :class:`VenueRejected` for an upgrade refused with a 4xx other than 429.
+
+    A wrong URL or wrong keys will not get better by reconnecting (the Go SDK treats these as
+    irrecoverable too).
+    """
+    if isinstance(exc, trio_websocket.ConnectionRejected):
+        status = exc.status_code
+        if 400 <= status < 500 and status != 429:
+            raise VenueRejected(f"{what}: upgrade refused with HTTP {status}", status_code=status) from exc
+
+
+class Prober:
+    """Pings a quiet connection; a missing pong means the connection is dead.
+
+    Payloads come from a counter (unique per connection, no random draw).
+    """
+
+    __slots__ = ("_counter", "timeout")
+
+    def __init__(self, *, timeout: float) -> None:
+        self.timeout = timeout
+        self._counter = itertools.count(1)
+
+    async def probe(self, ws: trio_websocket.WebSocketConnection) -> None:
+        """Ping and wait for the pong.
+
+        Raises:
+            StreamDown: no pong within ``timeout``.
+            trio_websocket.ConnectionClosed: the connection closed meanwhile.
+        """
+        payload = next(self._counter).to_bytes(8, "big")
+        with trio.move_on_after(self.timeout):
+            await ws.ping(payload)
+            return
+        raise StreamDown(f"no pong within {self.timeout} s")
