@@ -941,3 +941,59 @@ async def test_upgrade_to_an_unknown_path_is_404(venue: LocalVenue) -> None:
 
     assert reply.startswith(b"HTTP/1.1 404 ")
     assert reply.endswith(b'{"code":40410000,"message":"no such route"}')
+
+
+# ---------------------------------------------------------------------------- API, determinism, CLI
+
+
+def test_public_names_are_exported() -> None:
+    import pyrt.venues.local as local
+
+    assert local.__all__ == sorted(local.__all__)
+    assert set(local.__all__) == {
+        "LocalVenue",
+        "LocalVenueStatistics",
+        "VenueFaults",
+        "WsFault",
+        "run_venue_cli",
+        "serve_local_venue",
+    }
+
+
+async def test_same_seed_gives_same_ids_and_prices(nursery: trio.Nursery) -> None:
+    orders = []
+    for seed in (5, 5, 6):
+        # one market step (at start) and no more: the fill depends on the seed alone
+        venue = await start_venue(nursery, seed=seed, tick_interval=3600.0)
+        async with rest(venue) as client:
+            orders.append((await client.post("/v2/orders", json=order_body())).json())
+
+    assert orders[0]["id"] == orders[1]["id"]
+    assert orders[0]["filled_avg_price"] == orders[1]["filled_avg_price"]
+    assert orders[0]["id"] != orders[2]["id"]
+    assert orders[0]["filled_avg_price"] != orders[2]["filled_avg_price"]
+
+
+async def test_statistics_count_requests_sessions_and_frames(venue: LocalVenue) -> None:
+    with trio.fail_after(GUARD_SECONDS):
+        async with rest(venue) as client, stream(venue, "/v2/iex") as ws:
+            await client.get("/v2/clock")
+            await connect_and_auth(ws)
+            await send(ws, {"action": "subscribe", "quotes": ["*"]})
+            await receive(ws)
+            await receive(ws)
+            during = venue.statistics()
+
+    assert during.rest_requests == 1
+    assert during.data_sessions == 1
+    assert during.data_frames_sent >= 1
+    assert during.ticks >= 1
+
+
+@pytest.mark.parametrize(("args", "status"), [(["--help"], 0), (["--port", "x"], 2), (["--key", "K"], 2)])
+def test_cli_reports_help_and_bad_flags_as_exit_status(
+    args: list[str], status: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pyrt.venues.local import run_venue_cli
+
+    assert run_venue_cli(args) == status

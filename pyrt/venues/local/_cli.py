@@ -129,6 +129,6 @@ def run_venue_cli(args: Sequence[str]) -> int:
                 rate_limit=options.rate_limit or None,
             )
         )
-    except KeyboardInterrupt:
+    except* KeyboardInterrupt:  # trio delivers Ctrl-C inside the serving nurseries' group
         logger.info("local venue stopped")
     return 0

@@ -341,19 +341,35 @@ class DataFeed:
         return items
 
     def on_market(self, messages: Iterable[Message], now_ns: int) -> None:
-        """Translate one tick of simulator output and deliver it to every session."""
+        """Translate one tick of simulator output and deliver it to every session.
+
+        With no session connected only the state that outlives a tick (bars, books, trade ids)
+        is updated, so idle endpoints cost little.
+        """
+        wanted = bool(self.sessions)
         items: list[MarketItem] = []
         for message in messages:
             if message.symbol not in self._symbols:  # type: ignore[union-attr]  # market messages only
                 continue
             if isinstance(message, TradeReceived):
                 closed = self._bars[message.symbol].add(message.price, message.size, message.ts_event)
-                items.extend(self._bar_items(message.symbol, closed))
-                items.append(self._trade_item(message))
+                if wanted:
+                    items.extend(self._bar_items(message.symbol, closed))
+                    items.append(self._trade_item(message))
+                else:
+                    self._trade_ids[message.symbol] = message.trade_id or self._trade_ids[message.symbol] + 1
             elif isinstance(message, QuoteReceived):
-                items.extend(self._quote_items(message))
+                if wanted:
+                    items.extend(self._quote_items(message))
+                else:
+                    self._last_quote[message.symbol] = message
+                    if self.spec.crypto:
+                        self._books[message.symbol].update(message)
+                        self._book_ts[message.symbol] = message.ts_event
         for symbol, builder in self._bars.items():
-            items.extend(self._bar_items(symbol, builder.close_due(now_ns)))
+            closed = builder.close_due(now_ns)
+            if wanted and closed:
+                items.extend(self._bar_items(symbol, closed))
         if not items:
             return
         for session in list(self.sessions):

@@ -351,6 +351,11 @@ class TradingApi:
             raise WireError("position does not exist", status=404, code=40410000)
         raise WireError(f'asset "{text}" not found', status=422, code=42210000)
 
+    def _filter_symbol(self, text: str) -> str:
+        # a filter naming an unknown symbol matches nothing; it is not an error
+        symbol = text.strip().upper()
+        return self._by_compact.get(symbol, symbol)
+
     @staticmethod
     def _body(request: Request) -> dict[str, object]:
         if not request.body:
@@ -471,7 +476,7 @@ class TradingApi:
             after_ns=parse_ts(after, name="after") if after else None,
             until_ns=parse_ts(until, name="until") if until else None,
             direction=query.get("direction", "desc"),
-            symbols=[self._symbol(s) for s in symbols.split(",") if s.strip()] if symbols else None,
+            symbols=[self._filter_symbol(s) for s in symbols.split(",") if s.strip()] if symbols else None,
             side=side or None,
         )
         return Response.json(200, [self.order_to_wire(order) for order in orders])
