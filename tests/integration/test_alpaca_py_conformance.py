@@ -25,8 +25,22 @@ with warnings.catch_warnings():
     from alpaca.data.models import Bar, Orderbook, Quote, Trade
     from alpaca.trading.client import TradingClient
     from alpaca.trading.enums import OrderSide, OrderStatus, QueryOrderStatus, TimeInForce
-    from alpaca.trading.models import Clock, Order, Position, TradeAccount, TradeUpdate
-    from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest, MarketOrderRequest
+    from alpaca.trading.models import (
+        Clock,
+        ClosePositionResponse,
+        Order,
+        Position,
+        TradeAccount,
+        TradeUpdate,
+    )
+    from alpaca.trading.requests import (
+        CancelOrderResponse,
+        ClosePositionRequest,
+        GetOrdersRequest,
+        LimitOrderRequest,
+        MarketOrderRequest,
+        ReplaceOrderRequest,
+    )
     from alpaca.trading.stream import TradingStream
 
 pytestmark = [
@@ -192,6 +206,47 @@ def test_trading_client_crypto_position_path_is_unencoded(client: TradingClient)
     assert position.symbol == "BTC/USD"
     assert position.exchange == "CRYPTO"
     assert _num(position.qty) >= 0.001
+
+
+def test_trading_client_replaces_and_cancels_all(client: TradingClient) -> None:
+    order = _order(
+        client.submit_order(
+            LimitOrderRequest(
+                symbol="MSFT", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=1.0
+            )
+        )
+    )
+
+    replaced = _order(client.replace_order_by_id(order.id, ReplaceOrderRequest(limit_price=1.5, qty=2)))
+    canceled = client.cancel_orders()
+
+    assert replaced.id != order.id
+    assert replaced.replaces == order.id
+    assert _num(replaced.limit_price) == 1.5
+    assert isinstance(canceled, list)
+    assert replaced.id in {c.id for c in canceled if isinstance(c, CancelOrderResponse)}
+    assert _order(client.get_order_by_id(order.id)).status == OrderStatus.REPLACED
+
+
+def test_trading_client_closes_one_position_then_all(client: TradingClient) -> None:
+    client.submit_order(
+        MarketOrderRequest(symbol="MSFT", qty=4, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
+    )
+    client.submit_order(
+        MarketOrderRequest(symbol="AAPL", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
+    )
+
+    partial = _order(client.close_position("MSFT", ClosePositionRequest(qty="1")))
+    closed = client.close_all_positions(cancel_orders=True)
+    remaining = client.get_all_positions()
+
+    assert partial.side == OrderSide.SELL
+    assert _num(partial.qty) == 1.0
+    assert isinstance(closed, list)
+    responses = [c for c in closed if isinstance(c, ClosePositionResponse)]
+    assert {"MSFT", "AAPL"} <= {c.symbol for c in responses}
+    assert all(c.status == 200 and isinstance(c.body, Order) for c in responses)
+    assert remaining == []
 
 
 def test_trading_client_unknown_order_raises_api_error_404(client: TradingClient) -> None:

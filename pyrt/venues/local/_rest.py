@@ -550,5 +550,11 @@ class TradingApi:
                 body.append({"symbol": position.symbol, "status": exc.status_code, "body": error})
                 continue
             self._publish(events)
-            body.append({"symbol": position.symbol, "status": 200, "body": self.order_to_wire(order)})
+            item = {
+                "symbol": position.symbol,
+                "status": 200,
+                "order_id": order.id,
+                "body": self.order_to_wire(order),
+            }
+            body.append(item)
         return Response.json(207, body)

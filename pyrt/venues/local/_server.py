@@ -313,7 +313,7 @@ class LocalVenue:
             feed.on_market(test_messages if path == TEST_PATH else messages, now_ns)
 
     def _publish_events(self, events: Sequence[EngineEvent]) -> None:
-        if not events or self._api is None:
+        if not events or self._api is None or not self._trade_hub.has_listeners:
             return
         for event in events:
             self._trade_hub.publish(self._api.event_to_wire(event))

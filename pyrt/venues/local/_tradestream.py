@@ -44,6 +44,11 @@ class TradeUpdatesHub:
     def check_credentials(self, key: str, secret: str) -> bool:
         return self._check_credentials(key, secret)
 
+    @property
+    def has_listeners(self) -> bool:
+        """Whether any session would receive an update now."""
+        return any(session.listening for session in self.sessions)
+
     def publish(self, payload: dict[str, object]) -> None:
         """Send one trade update to every listening session."""
         listening = [s for s in self.sessions if s.listening and not s.ws.closed]

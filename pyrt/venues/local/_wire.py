@@ -7,6 +7,7 @@ strings). See ``/work/shared/alpaca-protocol.md`` sections 0, 2 and 5.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
@@ -37,6 +38,7 @@ def is_crypto(symbol: str) -> bool:
     return "/" in symbol
 
 
+@functools.cache
 def asset_id(symbol: str) -> str:
     return str(uuid.uuid5(_ASSET_NAMESPACE, symbol))
 
