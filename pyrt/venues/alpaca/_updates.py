@@ -71,6 +71,13 @@ class _Known:
     ended: bool = False
 
 
+def _lenient_number(value: object) -> float | None:
+    try:
+        return parse_optional_number(value, name="value")
+    except DecodeError:
+        return None
+
+
 def synthetic_execution_id(venue_order_id: str, cumulative: float) -> str:
     """Return the deterministic execution id of a fill pyrt inferred up to ``cumulative``."""
     return f"{venue_order_id}-cum-{format_decimal(cumulative)}"
@@ -241,8 +248,9 @@ class OrderUpdateMapper:
         ts_event: int,
         ts_init: int,
     ) -> list[Message]:
-        quantity = parse_optional_number(payload.get("qty"), name="qty")
-        price = parse_optional_number(payload.get("price"), name="price")
+        # an unreadable qty or price (NaN …) must not lose the fill: it is then inferred below
+        quantity = _lenient_number(payload.get("qty"))
+        price = _lenient_number(payload.get("price"))
         execution_id = payload.get("execution_id")
         if not isinstance(execution_id, str) or not execution_id:
             execution_id = synthetic_execution_id(order.venue_order_id, order.filled_quantity)
