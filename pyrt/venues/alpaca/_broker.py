@@ -31,13 +31,11 @@ from ._backoff import Backoff, TokenBucket
 from ._updates import OrderUpdateMapper
 from ._wire import account_from_wire, loads_frame, order_from_wire, order_request, position_from_wire
 from ._ws import (
-    CONNECT_TIMEOUT,
     CONNECTION_ERRORS,
-    DISCONNECT_TIMEOUT,
-    HARD_MESSAGE_LIMIT,
     Prober,
     check_rejection,
     describe,
+    open_connection,
 )
 
 __all__ = ["AlpacaBroker", "AlpacaBrokerStatistics"]
@@ -218,6 +216,7 @@ class AlpacaBroker:
         self._stream_connects = 0
         self._stream_disconnects = 0
         self._stream_up = False
+        self._listening = trio.Event()
         self._polls = 0
         self._emitted = 0
         self._dropped = 0
@@ -259,6 +258,13 @@ class AlpacaBroker:
             duplicates_dropped=self._updates.duplicates,
             synthesized_fills=self._updates.synthesized_fills,
         )
+
+    async def wait_listening(self) -> None:
+        """Wait until :meth:`run_updates` is listening on the trade_updates stream.
+
+        Returns at once (after a checkpoint) if it is; cancellation changes nothing.
+        """
+        await self._listening.wait()
 
     # ------------------------------------------------------------------ REST plumbing
 
@@ -545,6 +551,8 @@ class AlpacaBroker:
                 check_rejection(exc, what="trade_updates")
                 reason = describe(exc)
             self._stream_up = False
+            if self._listening.is_set():
+                self._listening = trio.Event()
             self._stream_disconnects += 1
             reconcile = True
             delay = self._backoff.next_delay()
@@ -558,15 +566,11 @@ class AlpacaBroker:
                 mark_started()
 
     async def _stream_session(self, emit: Emit, mark_started: Callable[[], None], *, reconcile: bool) -> None:
-        async with trio_websocket.open_websocket_url(
-            self.stream_url,
-            max_message_size=HARD_MESSAGE_LIMIT,
-            connect_timeout=CONNECT_TIMEOUT,
-            disconnect_timeout=DISCONNECT_TIMEOUT,
-        ) as ws:
+        async with open_connection(self.stream_url) as ws:
             with trio.fail_after(_HANDSHAKE_TIMEOUT):
                 await self._authenticate(ws)
             self._stream_up = True
+            self._listening.set()
             self._stream_connects += 1
             self._backoff.reset()
             logger.info("trade_updates listening on %s", self.stream_url)

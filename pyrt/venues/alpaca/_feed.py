@@ -22,15 +22,14 @@ from .._protocols import Emit, MarketDataFeed
 from ._backoff import Backoff
 from ._wire import MALFORMED, OVERSIZED, FrameDecoder, loads_frame
 from ._ws import (
-    CONNECT_TIMEOUT,
     CONNECTION_ERRORS,
-    DISCONNECT_TIMEOUT,
     HARD_MESSAGE_LIMIT,
     Prober,
     StreamDown,
     check_rejection,
     close_code,
     describe,
+    open_connection,
 )
 
 __all__ = ["AlpacaFeed", "AlpacaFeedStatistics", "RoutedFeed"]
@@ -392,13 +391,11 @@ class AlpacaFeed:
         while True:
             delay: float | None = None
             try:
-                async with trio_websocket.open_websocket_url(
+                async with open_connection(
                     self.url,
                     extra_headers=headers,
                     message_queue_size=_MESSAGE_QUEUE,
                     max_message_size=max(HARD_MESSAGE_LIMIT, self._max_frame_bytes * 2),
-                    connect_timeout=CONNECT_TIMEOUT,
-                    disconnect_timeout=DISCONNECT_TIMEOUT,
                 ) as ws:
                     with trio.fail_after(self._handshake_timeout):
                         await self._handshake(ws, subscribe, emit)

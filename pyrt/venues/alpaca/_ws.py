@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Final
 
 import trio
@@ -12,8 +14,43 @@ from ...errors import VenueRejected
 
 #: Largest message trio-websocket accepts before it closes the connection with 1009.
 HARD_MESSAGE_LIMIT: Final = 64 << 20
+#: Bytes per socket read (trio-websocket's default is 4 KiB, slow for batched market data).
+RECEIVE_BYTES: Final = 256 * 1024
 CONNECT_TIMEOUT: Final = 10.0
 DISCONNECT_TIMEOUT: Final = 1.0
+
+
+@asynccontextmanager
+async def open_connection(
+    url: str,
+    *,
+    extra_headers: Sequence[tuple[bytes, bytes]] | None = None,
+    message_queue_size: int = 1,
+    max_message_size: int = HARD_MESSAGE_LIMIT,
+) -> AsyncIterator[trio_websocket.WebSocketConnection]:
+    """Open a client WebSocket; on exit its TCP stream is closed, whatever happened.
+
+    trio-websocket 0.12 leaves the socket open after the peer closed (or the connection broke):
+    its ``aclose`` returns early once a close reason is set. Closing the stream ourselves keeps a
+    reconnecting client from leaking a socket per reconnect.
+    """
+    opened: list[trio_websocket.WebSocketConnection] = []
+    try:
+        async with trio_websocket.open_websocket_url(
+            url,
+            extra_headers=list(extra_headers) if extra_headers else None,
+            message_queue_size=message_queue_size,
+            max_message_size=max_message_size,
+            connect_timeout=CONNECT_TIMEOUT,
+            disconnect_timeout=DISCONNECT_TIMEOUT,
+            receive_buffer_size=RECEIVE_BYTES,
+        ) as ws:
+            opened.append(ws)
+            yield ws
+    finally:
+        for ws in opened:
+            with trio.CancelScope(shield=True):
+                await ws._stream.aclose()  # private, see the docstring
 
 
 class StreamDown(Exception):
