@@ -754,9 +754,10 @@ async def test_client_that_stops_reading_is_cut_off_as_slow(nursery: trio.Nurser
 async def _first_fault_frame(venue: LocalVenue, fault: WsFault, *, use_msgpack: bool = False) -> str | bytes:
     async with stream(venue, "/v2/iex", use_msgpack=use_msgpack) as ws:
         await connect_and_auth(ws, use_msgpack=use_msgpack)
+        # queued before subscribing: the first data frame of this session takes the fault
+        venue.faults = VenueFaults(data_ws_faults=(fault,), ws_oversized_bytes=100_000)
         await send(ws, {"action": "subscribe", "quotes": ["*"]}, use_msgpack=use_msgpack)
         await receive(ws)
-        venue.faults = VenueFaults(data_ws_faults=(fault,), ws_oversized_bytes=100_000)
         return await ws.get_message()
 
 

@@ -80,6 +80,13 @@ class MarketItem:
         return self._msgpack
 
 
+def _vwap(notional: float, volume: float, low: float, high: float, close: float) -> float:
+    if volume <= 0:
+        return close
+    # float noise must not put the average outside the bar's range
+    return min(max(round(notional / volume, 6), low), high)
+
+
 @attrs.define(eq=False)
 class _BarBuilder:
     """Minute (or ``interval``) bars from one symbol's trades, stamped at the bar start."""
@@ -122,7 +129,7 @@ class _BarBuilder:
             "v": self.volume,
             "t": self.start,
             "n": self.count,
-            "vw": self.notional / self.volume if self.volume > 0 else self.close,
+            "vw": _vwap(self.notional, self.volume, self.low, self.high, self.close),
         }
         day_start = self.start - self.start % _NS_PER_DAY
         if self.day_start != day_start:
@@ -148,7 +155,7 @@ class _BarBuilder:
             "v": day["v"],
             "t": self.day_start,
             "n": int(day["n"]),
-            "vw": day["notional"] / day["v"] if day["v"] > 0 else day["c"],
+            "vw": _vwap(day["notional"], day["v"], day["l"], day["h"], day["c"]),
         }
 
 

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 _WS_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _RECEIVE_BYTES: Final = 65536
-_CLOSE_FLUSH_SECONDS: Final = 1.0
+_CLOSE_FLUSH_SECONDS: Final = 5.0
 
 
 class WebSocketClosed(Exception):
