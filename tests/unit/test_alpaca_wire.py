@@ -40,8 +40,8 @@ from pyrt.venues.alpaca._backoff import Backoff, TokenBucket
 from pyrt.venues.alpaca._feed import _ConnectionLimit
 from pyrt.venues.alpaca._updates import OrderUpdateMapper, synthetic_execution_id
 from pyrt.venues.alpaca._wire import (
-    TimestampParser,
     format_decimal,
+    make_timestamp_parser,
     order_from_wire,
     order_request,
     position_from_wire,
@@ -362,7 +362,7 @@ def test_feed_when_built_with_bad_options_raises() -> None:
     ],
 )
 def test_timestamp_parser_when_rfc3339_returns_epoch_ns(text: str, expected: int) -> None:
-    assert TimestampParser()(text) == expected
+    assert make_timestamp_parser()(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -370,7 +370,7 @@ def test_timestamp_parser_when_rfc3339_returns_epoch_ns(text: str, expected: int
 )
 def test_timestamp_parser_when_not_rfc3339_raises(text: str) -> None:
     with pytest.raises(ValueError, match=r"RFC 3339|invalid literal"):
-        TimestampParser()(text)
+        make_timestamp_parser()(text)
 
 
 @pytest.mark.parametrize(

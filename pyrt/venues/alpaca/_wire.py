@@ -116,30 +116,41 @@ def parse_optional_number(value: object, *, name: str) -> float | None:
     return parse_number(value, name=name)
 
 
-class TimestampParser:
-    """RFC 3339 text to epoch nanoseconds, fast for the stream's many near-identical stamps.
+def make_timestamp_parser() -> Callable[[str], int]:
+    """Return a parser of RFC 3339 text to epoch nanoseconds, fast for a stream's stamps.
 
-    The ``YYYY-MM-DDTHH:MM:SS`` head is looked up in a small cache (one ``timegm`` per distinct
-    second); the fraction (any number of digits, nanoseconds kept) and the offset (``Z`` or
-    ``±HH:MM``) are parsed by hand.
+    The ``YYYY-MM-DDTHH:MM:SS`` head is looked up in a small cache of its own (one ``timegm``
+    per distinct second); the fraction (any number of digits, nanoseconds kept) and the offset
+    (``Z`` or ``±HH:MM``) are parsed by hand. A closure, not a method: this runs once per
+    message on the JSON hot path. The parser raises ``ValueError`` on anything else.
     """
+    seconds_cache: dict[str, int] = {}
+    cached = seconds_cache.get
 
-    __slots__ = ("_seconds",)
+    def head_seconds(head: str) -> int:
+        if len(head) != 19 or head[4] != "-" or head[7] != "-" or head[10] not in "Tt " or head[13] != ":":
+            raise ValueError(f"timestamp must be RFC 3339, was {head!r}")
+        seconds = calendar.timegm(
+            (
+                int(head[0:4]),
+                int(head[5:7]),
+                int(head[8:10]),
+                int(head[11:13]),
+                int(head[14:16]),
+                int(head[17:19]),
+            )
+        )
+        if len(seconds_cache) >= _SECONDS_CACHE_LIMIT:
+            seconds_cache.clear()
+        seconds_cache[head] = seconds
+        return seconds
 
-    def __init__(self) -> None:
-        self._seconds: dict[str, int] = {}
-
-    def __call__(self, text: str) -> int:
-        """Return ``text`` as epoch nanoseconds.
-
-        Raises:
-            ValueError: ``text`` is not an RFC 3339 timestamp.
-        """
+    def parse(text: str) -> int:
         head = text[:19]
-        seconds = self._seconds.get(head)
+        seconds = cached(head)
         if seconds is None:
-            seconds = self._head_seconds(head)
-        if len(text) == 30 and text[19] == "." and text[29] in "Zz":  # the common nanosecond form
+            seconds = head_seconds(head)
+        if len(text) == 30 and text[29] == "Z" and text[19] == ".":  # the common nanosecond form
             return seconds * NS_PER_SECOND + int(text[20:29])
         rest = text[19:]
         fraction = 0
@@ -162,26 +173,10 @@ class TimestampParser:
             raise ValueError(f"timestamp must be RFC 3339, was {text!r}")
         return (seconds - offset) * NS_PER_SECOND + fraction
 
-    def _head_seconds(self, head: str) -> int:
-        if len(head) != 19 or head[4] != "-" or head[7] != "-" or head[10] not in "Tt " or head[13] != ":":
-            raise ValueError(f"timestamp must be RFC 3339, was {head!r}")
-        seconds = calendar.timegm(
-            (
-                int(head[0:4]),
-                int(head[5:7]),
-                int(head[8:10]),
-                int(head[11:13]),
-                int(head[14:16]),
-                int(head[17:19]),
-            )
-        )
-        if len(self._seconds) >= _SECONDS_CACHE_LIMIT:
-            self._seconds.clear()
-        self._seconds[head] = seconds
-        return seconds
+    return parse
 
 
-_PARSE_TS: Final = TimestampParser()
+_PARSE_TS: Final = make_timestamp_parser()
 
 
 def parse_timestamp(value: object) -> int | None:
@@ -345,7 +340,7 @@ class FrameDecoder:
     __slots__ = ("_on_drop", "_parse_ts", "items_dropped", "unmapped")
 
     def __init__(self, *, on_drop: Counter | None = None) -> None:
-        self._parse_ts = TimestampParser()
+        self._parse_ts = make_timestamp_parser()
         self._on_drop = on_drop
         self.items_dropped: dict[str, int] = {}
         self.unmapped = 0
