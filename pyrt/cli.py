@@ -57,7 +57,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the trading tree live (market data → signal → risk → execution)")
     run.add_argument("--config", type=Path, help="JSON config file (see examples/config.json)")
-    run.add_argument("--venue", help="sim | local | alpaca | URL of an Alpaca-compatible server")
+    run.add_argument(
+        "--venue",
+        help="local (default: embedded Alpaca-compatible server) | alpaca (paper; keys from env) | sim | URL",
+    )
     run.add_argument(
         "--duration", type=_duration_arg, help="stop after this long, e.g. 30s, 5m (default: until Ctrl-C)"
     )
@@ -71,6 +74,10 @@ def _build_parser() -> argparse.ArgumentParser:
         "--param", action="append", default=[], metavar="KEY=VALUE", help="strategy parameter (repeatable)"
     )
     run.add_argument("--quiet", action="store_true", help="no live status lines, only the summary")
+    run.add_argument(
+        "--live", action="store_true", help="with --venue alpaca: Alpaca's live (real money) endpoints"
+    )
+    run.add_argument("--confirm-live", action="store_true", help="required with --live")
 
     journal = sub.add_parser("journal", help="inspect a journal")
     jsub = journal.add_subparsers(dest="journal_command", required=True)
@@ -158,17 +165,17 @@ async def _run_until_signal(args: argparse.Namespace) -> int:
     from .modes.live import run_live
 
     config = load_config(args.config, overrides=_overrides(args))
-    if config.run.venue != "sim":
+    if args.live and not args.confirm_live:
         raise ConfigError(
-            [f"$.run.venue: only 'sim' is available in this version, was {config.run.venue!r}"],
+            ["--live sends real orders with real money to Alpaca: add --confirm-live to mean it"],
             source="command line",
         )
     out = sys.stdout
     summary: RunSummary | None = None
 
-    def started(path: Path) -> None:
+    def started(path: Path, venue: str) -> None:
         print(
-            f"pyrt run: venue {config.run.venue}, symbols {','.join(config.symbols)}, journal {path}",
+            f"pyrt run: venue {venue}, symbols {','.join(config.symbols)}, journal {path}",
             file=out,
         )
         if args.duration is None:
@@ -196,6 +203,7 @@ async def _run_until_signal(args: argparse.Namespace) -> int:
             on_status=None if args.quiet else on_status,
             on_started=started,
             stop=stop,
+            live=args.live,
         )
         nursery.cancel_scope.cancel()
     if summary is None:  # pragma: no cover - cancelled before the tree returned

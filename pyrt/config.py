@@ -155,6 +155,17 @@ def _int_range(low: int, high: int) -> Callable[[int], str | None]:
     return problem
 
 
+def _optional(check: Callable[[T], str | None]) -> Callable[[T | None], str | None]:
+    def problem(value: T | None) -> str | None:
+        return None if value is None else check(value)
+
+    return problem
+
+
+def _optional_int_range(low: int, high: int) -> Callable[[int | None], str | None]:
+    return _optional(_int_range(low, high))
+
+
 def _address(value: str) -> str | None:
     match = _ADDRESS.match(value)
     if match is None:
@@ -267,6 +278,16 @@ class SignalConfig:
     embedded venue; a real deployment sets 60 and its own strategy periods."""
 
 
+# RiskConfig's optional limits: typed as optional so attrs fields infer `float | None` / `int | None`
+_NOTIONAL_DEFAULT: Final[float | None] = 50000.0
+_POSITION_VALUE_DEFAULT: Final[float | None] = 100000.0
+_OPEN_ORDERS_DEFAULT: Final[int | None] = 50
+_PER_SECOND_DEFAULT: Final[int | None] = 10
+_PER_MINUTE_DEFAULT: Final[int | None] = 200
+_COLLAR_DEFAULT: Final[float | None] = 500.0
+_QUOTE_AGE_DEFAULT: Final[float | None] = 60.0
+
+
 @attrs.frozen(kw_only=True)
 class RiskConfig:
     """The risk actor's limits (each a hard limit: an order that would break it is rejected)."""
@@ -287,13 +308,51 @@ class RiskConfig:
     """Largest sum of absolute position values, in account currency; ``None``: no limit."""
     starting_cash: float = attrs.field(default=100000.0, validator=_Check(problem=_positive))
     """Cash the sim venue's account starts with, in account currency."""
+    max_order_notional: float | None = attrs.field(
+        default=_NOTIONAL_DEFAULT, validator=_Check(problem=_optional_positive)
+    )
+    """Largest quantity × price of one order, in account currency; ``None``: no limit."""
+    max_position_value: float | None = attrs.field(
+        default=_POSITION_VALUE_DEFAULT, validator=_Check(problem=_optional_positive)
+    )
+    """Largest absolute position value per symbol (open orders included), in account currency."""
+    max_open_orders: int | None = attrs.field(
+        default=_OPEN_ORDERS_DEFAULT, validator=_Check(problem=_optional_int_range(1, 100_000))
+    )
+    """Most orders approved and not yet ended, over all symbols; ``None``: no limit."""
+    max_orders_per_second: int | None = attrs.field(
+        default=_PER_SECOND_DEFAULT, validator=_Check(problem=_optional_int_range(1, 100_000))
+    )
+    """Most orders approved within any one second; ``None``: no limit."""
+    max_orders_per_minute: int | None = attrs.field(
+        default=_PER_MINUTE_DEFAULT, validator=_Check(problem=_optional_int_range(1, 1_000_000))
+    )
+    """Most orders approved within any sixty seconds; ``None``: no limit."""
+    price_collar_bps: float | None = attrs.field(
+        default=_COLLAR_DEFAULT,
+        validator=_Check(problem=_optional(_float_range(0.0, 10000.0, low_open=True))),
+    )
+    """Largest distance of a limit or reference price from the last mark, in basis points (fat-finger guard)."""
+    max_quote_age_secs: float | None = attrs.field(
+        default=_QUOTE_AGE_DEFAULT,
+        validator=_Check(problem=_optional(_float_range(0.0, 86400.0, low_open=True))),
+    )
+    """Oldest market data an order may be checked against, in seconds; ``None``: no staleness check."""
 
     def __attrs_post_init__(self) -> None:
+        problems: list[str] = []
         if self.max_order_size > self.max_position_size:
-            raise ValueError(
+            problems.append(
                 f"max_order_size must be <= max_position_size, "
                 f"was {self.max_order_size!r} > {self.max_position_size!r}"
             )
+        per_second, per_minute = self.max_orders_per_second, self.max_orders_per_minute
+        if per_second is not None and per_minute is not None and per_second > per_minute:
+            problems.append(
+                f"max_orders_per_second must be <= max_orders_per_minute, was {per_second!r} > {per_minute!r}"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
 
 
 @attrs.frozen(kw_only=True)
@@ -318,7 +377,7 @@ class ExecutionConfig:
 class RunConfig:
     """How a run is assembled: venue, seed and where its files go."""
 
-    venue: str = attrs.field(default="sim", validator=_Check(problem=_venue))
+    venue: str = attrs.field(default="local", validator=_Check(problem=_venue))
     """``"local"`` (embedded Alpaca-compatible server), ``"sim"``, ``"alpaca"`` or an http(s) URL."""
     seed: int = attrs.field(default=0, validator=_Check(problem=_int_range(0, _MAX_SEED)))
     """Root of every random draw in the run: same seed, same simulation."""

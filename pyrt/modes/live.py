@@ -1,22 +1,35 @@
-"""Live mode: the tree on the wall clock against a venue (the in-process sim venue for now)."""
+"""Live mode: the tree on the wall clock against a venue.
+
+Venues (``config.run.venue``):
+
+- ``local`` (default): the embedded Alpaca-compatible server (:mod:`pyrt.venues.local`) on a free
+  loopback port, reached through the Alpaca client over real sockets — the live code path with
+  no account;
+- ``alpaca``: Alpaca's paper endpoints (``live=True``: real money), keys from the environment;
+- an ``http(s)://`` URL: any Alpaca-compatible server, keys from the environment;
+- ``sim``: the in-process simulated exchange (no sockets).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable
+import secrets
+from collections.abc import AsyncIterator, Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import trio
 
 from ..clock import WallClock, make_rng
-from ..config import PyrtConfig, config_to_dict
+from ..config import ENV_KEY_ID, ENV_SECRET_KEY, PyrtConfig, config_to_dict
+from ..errors import ConfigError
 from ..journal import JournalWriter
-from ..venues.sim.venue import SimVenue
+from ..venues import Broker, MarketDataFeed
 from .tree import RunStatus, RunSummary, TradingTree
 
-__all__ = ["default_journal_path", "pyrt_version", "run_live"]
+__all__ = ["default_journal_path", "open_live_venue", "pyrt_version", "run_live"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,19 +48,92 @@ def default_journal_path(config: PyrtConfig, now: dt.datetime) -> Path:
     return config.run.data_dir / "journals" / f"{stamp}.pyrtj"
 
 
+@contextlib.asynccontextmanager
+async def open_live_venue(
+    config: PyrtConfig, *, clock: WallClock, live: bool = False
+) -> AsyncIterator[tuple[MarketDataFeed, Broker, str]]:
+    """Open the configured venue; yield ``(feed, broker, description)``; close it on exit.
+
+    Raises:
+        ConfigError: Alpaca (or a URL) without keys in the environment; ``live`` without Alpaca.
+    """
+    from ..venues.alpaca import open_alpaca_venue
+
+    venue = config.run.venue
+    rng = make_rng(config.run.seed)
+    if live and venue != "alpaca":
+        raise ConfigError([f"--live trades real money on Alpaca; it needs --venue alpaca, was {venue!r}"])
+    if venue == "sim":
+        from ..venues.sim.venue import SimVenue
+
+        sim = SimVenue(
+            config.symbols, clock=clock, rng=rng, tick_interval=0.05, starting_cash=config.risk.starting_cash
+        )
+        yield sim, sim, "sim (in-process)"
+        return
+    common = {
+        "clock": clock,
+        "rng": rng,
+        "rate_limit_per_minute": config.execution.rate_limit_per_minute,
+        "max_retries": config.execution.max_retries,
+    }
+    if venue == "local":
+        from ..venues.local import LocalVenue
+
+        # a fresh key pair per run: the embedded venue accepts only this one
+        key_id, secret_key = f"PKLOCAL{secrets.token_hex(6).upper()}", secrets.token_urlsafe(24)
+        server = LocalVenue(
+            symbols=config.symbols,
+            seed=config.run.seed,
+            key=key_id,
+            secret=secret_key,
+            starting_cash=config.risk.starting_cash,
+            clock=clock,
+            rate_limit=config.execution.rate_limit_per_minute,
+        )
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(server.serve)
+            url = f"http://127.0.0.1:{port}"
+            async with open_alpaca_venue(
+                key_id=key_id, secret_key=secret_key, base_url=url, **common
+            ) as alpaca:  # type: ignore[arg-type]  # common holds the typed keywords above
+                yield alpaca.feed, alpaca.broker, f"local (embedded Alpaca-compatible server at {url})"
+            nursery.cancel_scope.cancel()
+        return
+    creds = config.credentials
+    if creds is None:
+        raise ConfigError(
+            [
+                f"venue {venue!r} needs API keys: set the environment variables {ENV_KEY_ID} and {ENV_SECRET_KEY}"
+            ],
+            source="environment",
+        )
+    base_url = None if venue == "alpaca" else venue
+    async with open_alpaca_venue(
+        key_id=creds.key_id,
+        secret_key=creds.secret_key,
+        base_url=base_url,
+        live=live,
+        **common,  # type: ignore[arg-type]  # common holds the typed keywords above
+    ) as alpaca:
+        where = ("Alpaca LIVE (real money)" if live else "Alpaca paper") if base_url is None else base_url
+        yield alpaca.feed, alpaca.broker, where
+
+
 async def run_live(
     config: PyrtConfig,
     *,
     journal_path: Path | None = None,
     duration: float | None = None,
     on_status: Callable[[RunStatus], None] | None = None,
-    on_started: Callable[[Path], None] | None = None,
+    on_started: Callable[[Path, str], None] | None = None,
     stop: trio.Event | None = None,
+    live: bool = False,
 ) -> RunSummary:
     """Run the trading tree on the wall clock until ``duration`` passes or ``stop`` is set.
 
     Raises:
-        pyrt.errors.ConfigError: the configured venue is not available in this mode.
+        pyrt.errors.ConfigError: the venue cannot be used as configured (missing keys …).
         pyrt.errors.JournalError: the journal cannot be created.
         pyrt.errors.SupervisionError: an actor crashed past the restart intensity.
     """
@@ -55,24 +141,20 @@ async def run_live(
     rng = make_rng(config.run.seed)
     started = dt.datetime.fromtimestamp(clock.now_ns() / 1e9, dt.UTC)
     path = journal_path if journal_path is not None else default_journal_path(config, started)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    venue = SimVenue(
-        config.symbols,
-        clock=clock,
-        rng=rng,
-        tick_interval=0.05,
-        starting_cash=config.risk.starting_cash,
-    )
-    metadata: dict[str, object] = {
-        "pyrt_version": pyrt_version(),
-        "mode": "live",
-        "venue": config.run.venue,
-        "seed": config.run.seed,
-        "started_at": started.isoformat(),
-        "config": config_to_dict(config),
-    }
-    with JournalWriter.create(path, metadata=metadata) as journal:
-        tree = TradingTree(config, feed=venue, broker=venue, clock=clock, rng=rng, journal=journal)
-        if on_started is not None:
-            on_started(path)
-        return await tree.run(duration=duration, on_status=on_status, stop=stop)
+    async with open_live_venue(config, clock=clock, live=live) as (feed, broker, description):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        metadata: dict[str, object] = {
+            "pyrt_version": pyrt_version(),
+            "mode": "live",
+            "venue": config.run.venue,
+            "live": live,
+            "seed": config.run.seed,
+            "started_at": started.isoformat(),
+            "config": config_to_dict(config),
+        }
+        with JournalWriter.create(path, metadata=metadata) as journal:
+            tree = TradingTree(config, feed=feed, broker=broker, clock=clock, rng=rng, journal=journal)
+            if on_started is not None:
+                on_started(path, description)
+            return await tree.run(duration=duration, on_status=on_status, stop=stop)
+    raise AssertionError("unreachable")  # pragma: no cover - the venue context always yields

@@ -127,3 +127,86 @@ def test_secret_from_env_never_reaches_output_or_journal(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     assert secret not in result.stdout + result.stderr
     assert secret.encode() not in journal.read_bytes()
+
+
+@pytest.mark.slow
+def test_pyrt_run_by_default_trades_against_the_embedded_alpaca_venue_over_sockets(tmp_path: Path) -> None:
+    journal = tmp_path / "j.pyrtj"
+
+    result = run(["run", "--duration", "8s", "--journal", str(journal)], cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "venue local (embedded Alpaca-compatible server at http://127.0.0.1:" in result.stdout
+    shown = run(["journal", "show", str(journal)], cwd=tmp_path)
+    lines = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert lines[0]["metadata"]["venue"] == "local"
+    topics = [line.get("topic") for line in lines[1:]]
+    assert topics.count("order.filled") >= 1
+    assert topics.count("order.submitted") == topics.count("order.accepted")
+
+
+def test_pyrt_run_on_alpaca_without_keys_names_the_missing_variables(tmp_path: Path) -> None:
+    result = run(["run", "--venue", "alpaca", "--duration", "1s"], cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "APCA_API_KEY_ID" in result.stderr
+    assert "APCA_API_SECRET_KEY" in result.stderr
+
+
+def test_pyrt_run_live_needs_confirmation(tmp_path: Path) -> None:
+    result = run(
+        ["run", "--venue", "alpaca", "--live", "--duration", "1s"],
+        cwd=tmp_path,
+        env={"APCA_API_KEY_ID": "PKX", "APCA_API_SECRET_KEY": "s"},
+    )
+
+    assert result.returncode == 2
+    assert "--confirm-live" in result.stderr
+
+
+@pytest.mark.slow
+def test_pyrt_run_against_a_separate_pyrt_venue_process_by_url(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APCA_")}
+    venue = subprocess.Popen(
+        [
+            *PYRT,
+            "venue",
+            "--port",
+            "0",
+            "--symbols",
+            "AAPL,MSFT",
+            "--key",
+            "PKTESTKEY1",
+            "--secret",
+            "s3cr3t",
+        ],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert venue.stderr is not None
+        line = venue.stderr.readline()
+        url = line.split("listening on ")[1].split()[0]
+        journal = tmp_path / "j.pyrtj"
+
+        result = run(
+            ["run", "--venue", url, "--duration", "6s", "--journal", str(journal)],
+            cwd=tmp_path,
+            env={"APCA_API_KEY_ID": "PKTESTKEY1", "APCA_API_SECRET_KEY": "s3cr3t"},
+        )
+        wrong = run(
+            ["run", "--venue", url, "--duration", "3s", "--journal", str(tmp_path / "w.pyrtj")],
+            cwd=tmp_path,
+            env={"APCA_API_KEY_ID": "PKTESTKEY1", "APCA_API_SECRET_KEY": "wrong"},
+        )
+    finally:
+        venue.send_signal(signal.SIGINT)
+        venue.communicate(timeout=30)
+
+    assert result.returncode == 0, result.stderr
+    assert f"venue {url}" in result.stdout
+    assert "market.quote" in result.stdout
+    assert wrong.returncode != 0
+    assert "auth" in wrong.stderr.lower()

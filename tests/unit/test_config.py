@@ -60,7 +60,7 @@ def test_load_without_file_gives_defaults():
     assert config.execution.rate_limit_per_minute == 200
     assert config.risk.starting_cash == 100000.0
     assert config.run.data_dir == Path("data")
-    assert config.run.venue == "sim"
+    assert config.run.venue == "local"
     assert dict(config.strategy.params) == {"fast": 2, "slow": 5, "quantity": 10}
     assert config.credentials is None
 
@@ -128,7 +128,8 @@ def test_load_with_every_key_wrong_lists_each_problem_once(tmp_path):
         "$.unknown_top: unknown key; expected one of: symbols, market_data, signal, risk, execution, run, strategy",
         "$.risk.max_ordr_size: unknown key (did you mean 'max_order_size'?); expected one of: "
         "zmq_subscribe_address, zmq_publish_address, max_position_size, max_order_size, max_daily_loss, "
-        "max_gross_exposure, starting_cash",
+        "max_gross_exposure, starting_cash, max_order_notional, max_position_value, max_open_orders, "
+        "max_orders_per_second, max_orders_per_minute, price_collar_bps, max_quote_age_secs",
         "env APCA_API_BASE_URL: must be an http(s) URL",
         "$.symbols: must be upper-case symbols like 'AAPL' or 'BTC/USD', was [0] 'aapl'; "
         "must not repeat a symbol, repeated 'MSFT'",
@@ -160,6 +161,15 @@ def test_load_with_every_key_wrong_lists_each_problem_once(tmp_path):
         ("risk", "max_order_size", True, "must be a number, was True"),
         ("risk", "max_order_size", None, "must be a number, was None"),
         ("risk", "max_gross_exposure", "inf", "must be a number, was 'inf'"),
+        ("risk", "max_order_notional", 0, "must be > 0, was 0.0"),
+        ("risk", "max_position_value", -1.0, "must be > 0, was -1.0"),
+        ("risk", "max_open_orders", 0, "must be in [1, 100000], was 0"),
+        ("risk", "max_open_orders", 2.0, "must be an integer, was 2.0"),
+        ("risk", "max_orders_per_second", 0, "must be in [1, 100000], was 0"),
+        ("risk", "max_orders_per_minute", 1_000_001, "must be in [1, 1000000], was 1000001"),
+        ("risk", "price_collar_bps", 0, "must be in (0, 10000], was 0.0"),
+        ("risk", "price_collar_bps", "5", "must be a number, was '5'"),
+        ("risk", "max_quote_age_secs", 86400.5, "must be in (0, 86400], was 86400.5"),
         ("execution", "max_retries", 3.0, "must be an integer, was 3.0"),
         ("execution", "max_retries", "3", "must be an integer, was '3'"),
         ("execution", "max_retries", 101, "must be in [0, 100], was 101"),
@@ -238,6 +248,60 @@ def test_load_when_order_size_exceeds_position_size_reports_risk_section(tmp_pat
     assert exc_info.value.errors == (
         "$.risk: max_order_size must be <= max_position_size, was 2000.0 > 1000.0",
     )
+
+
+def test_load_when_order_rate_per_second_exceeds_per_minute_reports_both_cross_checks(tmp_path):
+    path = write(
+        tmp_path,
+        {
+            "risk": {
+                "max_order_size": 2000,
+                "max_position_size": 1000,
+                "max_orders_per_second": 300,
+                "max_orders_per_minute": 200,
+            }
+        },
+    )
+
+    with pytest.raises(ConfigError) as exc_info:
+        load_config(path, env={})
+
+    assert exc_info.value.errors == (
+        "$.risk: max_order_size must be <= max_position_size, was 2000.0 > 1000.0; "
+        "max_orders_per_second must be <= max_orders_per_minute, was 300 > 200",
+    )
+
+
+def test_risk_limits_may_each_be_switched_off_with_null(tmp_path):
+    keys = (
+        "max_order_notional",
+        "max_position_value",
+        "max_open_orders",
+        "max_orders_per_second",
+        "max_orders_per_minute",
+        "price_collar_bps",
+        "max_quote_age_secs",
+    )
+    path = write(tmp_path, {"risk": dict.fromkeys(keys)})
+
+    config = load_config(path, env={})
+
+    assert [getattr(config.risk, key) for key in keys] == [None] * len(keys)
+    assert load_config(env={}, overrides={"risk.max_orders_per_minute": None}).risk.max_orders_per_second == 10
+
+
+def test_default_risk_limits_let_the_demo_order_through():
+    from pyrt.risk import RiskLimits
+
+    risk = RiskConfig()
+    limits = RiskLimits.from_config(risk, allowed_symbols=("AAPL", "MSFT"))
+
+    # the SMA demo: 10 shares of a $50-$300 stock, a couple of orders per bar
+    assert limits.max_order_notional is not None and 10 * 300.0 <= limits.max_order_notional
+    assert limits.max_position_value is not None and 1000 * 50.0 <= limits.max_position_value
+    assert limits.max_orders_per_second is not None and limits.max_orders_per_second >= 4
+    assert (limits.price_collar_bps, limits.max_quote_age_secs) == (500.0, 60.0)
+    assert limits.allowed_symbols == frozenset({"AAPL", "MSFT"})
 
 
 def test_load_when_two_sections_publish_on_one_address_reports_clash(tmp_path):
@@ -366,7 +430,9 @@ def test_overrides_are_validated_and_named(tmp_path):
         "$.risk.max_order_size: must be > 0, was -5.0 (set by override 'risk.max_order_size')",
         "$.risk.max_ordr: unknown key (did you mean 'max_order_size'?); expected one of: "
         "zmq_subscribe_address, zmq_publish_address, max_position_size, max_order_size, max_daily_loss, "
-        "max_gross_exposure, starting_cash (set by override 'risk.max_ordr')",
+        "max_gross_exposure, starting_cash, max_order_notional, max_position_value, max_open_orders, "
+        "max_orders_per_second, max_orders_per_minute, price_collar_bps, max_quote_age_secs "
+        "(set by override 'risk.max_ordr')",
         "override 'symbols.first': $.symbols is not a section",
         "override 'risk..x': must be a dotted key like 'risk.max_order_size'",
     }
@@ -633,6 +699,7 @@ def _address(port: int) -> str:
 def configs(draw: st.DrawFn) -> PyrtConfig:
     ports = draw(st.lists(st.integers(1, 65535), min_size=7, max_size=7, unique=True))
     order, position = sorted(draw(st.lists(_POSITIVE, min_size=2, max_size=2)))
+    per_second, per_minute = sorted(draw(st.lists(st.integers(1, 100_000), min_size=2, max_size=2)))
     return PyrtConfig(
         symbols=tuple(draw(st.lists(_SYMBOLS, min_size=1, max_size=5, unique=True))),
         market_data=MarketDataConfig(
@@ -652,6 +719,13 @@ def configs(draw: st.DrawFn) -> PyrtConfig:
             max_daily_loss=draw(_POSITIVE),
             max_gross_exposure=draw(st.none() | _POSITIVE),
             starting_cash=draw(_POSITIVE),
+            max_order_notional=draw(st.none() | _POSITIVE),
+            max_position_value=draw(st.none() | _POSITIVE),
+            max_open_orders=draw(st.none() | st.integers(1, 100_000)),
+            max_orders_per_second=per_second,
+            max_orders_per_minute=per_minute,
+            price_collar_bps=draw(st.none() | st.floats(min_value=1e-3, max_value=10000.0)),
+            max_quote_age_secs=draw(st.none() | st.floats(min_value=1e-3, max_value=86400.0)),
         ),
         execution=ExecutionConfig(
             zmq_subscribe_address=_address(ports[5]),
