@@ -9,7 +9,13 @@ Policies (documented promises, tested in ``tests/unit/test_bars.py``):
   so a quiet symbol's bar is not held back waiting for the next trade.
 - Empty windows produce no bar (no trade, no bar: a flat bar would invent a price).
 - Late trades (``ts_event`` before the open window's start, i.e. the bar was already emitted) are
-  not applied; they are counted in ``statistics().late_trades``.
+  not applied; they are counted in ``statistics().late_trades``. An emitted bar is never
+  revised: corrections reach strategies as the venue's own updated bars, not as edits here.
+- :class:`BarResampler` turns bars of one timeframe (e.g. the venue's ``1m``) into larger ones
+  (``5m``, ``1h`` …): open of the first, high/low over all, close of the last, volumes and trade
+  counts summed, VWAP volume-weighted. A resampled bar is emitted as soon as the input bar that
+  ends its window arrives, or on the clock (:meth:`BarResampler.on_time`), or when a bar of the
+  next window arrives.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import attrs
 
 from .messages import BarReceived, TradeReceived
 
-__all__ = ["BarAggregator", "BarStatistics", "parse_timeframe"]
+__all__ = ["BarAggregator", "BarResampler", "BarStatistics", "parse_timeframe"]
 
 NS: Final = 1_000_000_000
 _UNITS: Final = {"ms": NS // 1000, "s": NS, "m": 60 * NS, "h": 3600 * NS, "d": 86400 * NS}
@@ -165,3 +171,111 @@ class BarAggregator:
     def statistics(self) -> BarStatistics:
         """Return the aggregator's counters."""
         return BarStatistics(trades=self._trades, bars=self._bars, late_trades=self._late)
+
+
+@attrs.define
+class _Resampled:
+    start: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    vwap_notional: float
+    vwap_volume: float
+    count: int
+
+
+@final
+class BarResampler:
+    """Resample incoming bars of one timeframe into one or more larger timeframes.
+
+    Args:
+        source: the incoming bars' timeframe (bars of any other timeframe are ignored).
+        targets: larger timeframes, each a whole multiple of ``source``.
+
+    Raises:
+        ValueError: a target that is not a whole multiple of the source.
+    """
+
+    def __init__(self, source: str, targets: Sequence[str]) -> None:
+        width = parse_timeframe(source)
+        frames = []
+        for tf in targets:
+            w = parse_timeframe(tf)
+            if w <= width or w % width:
+                raise ValueError(f"resample target {tf!r} must be a whole multiple > 1 of the source {source!r}")
+            frames.append((tf, w))
+        self.source = source
+        self._width = width
+        self._frames = tuple(frames)
+        self._open: dict[tuple[str, str], _Resampled] = {}
+        self._late = 0
+
+    def on_bar(self, bar: BarReceived) -> list[BarReceived]:
+        """Fold one source bar in; return the resampled bars it completed."""
+        if bar.timeframe != self.source:
+            return []
+        out: list[BarReceived] = []
+        for tf, width in self._frames:
+            key = (bar.symbol, tf)
+            start = bar.ts_event - bar.ts_event % width
+            acc = self._open.get(key)
+            if acc is not None and acc.start != start:
+                if start < acc.start:
+                    self._late += 1
+                    continue
+                out.append(self._emit(bar.symbol, tf, acc, bar.ts_init))
+                acc = None
+            vw_volume = bar.volume if bar.vwap is not None else 0.0
+            vw_notional = bar.vwap * bar.volume if bar.vwap is not None else 0.0
+            if acc is None:
+                acc = self._open[key] = _Resampled(
+                    start, bar.open, bar.high, bar.low, bar.close, bar.volume, vw_notional, vw_volume, bar.trade_count
+                )
+            else:
+                acc.high = max(acc.high, bar.high)
+                acc.low = min(acc.low, bar.low)
+                acc.close = bar.close
+                acc.volume += bar.volume
+                acc.vwap_notional += vw_notional
+                acc.vwap_volume += vw_volume
+                acc.count += bar.trade_count
+            if bar.ts_event + self._width >= start + width:  # this bar ends the window
+                out.append(self._emit(bar.symbol, tf, acc, bar.ts_init))
+                del self._open[key]
+        return out
+
+    def on_time(self, now_ns: int) -> list[BarReceived]:
+        """Emit every resampled bar whose window ended at or before ``now_ns``."""
+        frames = dict(self._frames)
+        out = [
+            self._emit(symbol, tf, acc, now_ns)
+            for (symbol, tf), acc in list(self._open.items())
+            if acc.start + frames[tf] <= now_ns
+        ]
+        for bar in out:
+            del self._open[(bar.symbol, bar.timeframe)]
+        out.sort(key=lambda b: (b.ts_event, b.symbol))
+        return out
+
+    @property
+    def late_bars(self) -> int:
+        """Source bars that arrived after their window was emitted (not applied)."""
+        return self._late
+
+    @staticmethod
+    def _emit(symbol: str, tf: str, acc: _Resampled, ts_init: int) -> BarReceived:
+        return BarReceived(
+            symbol=symbol,
+            timeframe=tf,
+            open=acc.open,
+            high=acc.high,
+            low=acc.low,
+            close=acc.close,
+            volume=acc.volume,
+            vwap=min(max(acc.vwap_notional / acc.vwap_volume, acc.low), acc.high) if acc.vwap_volume > 0 else None,
+            trade_count=acc.count,
+            ts_event=acc.start,
+            ts_init=ts_init,
+        )

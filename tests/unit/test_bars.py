@@ -99,3 +99,94 @@ def test_symbols_are_aggregated_separately() -> None:
     bars = agg.on_time(1 * S)
 
     assert {(b.symbol, b.close) for b in bars} == {("AAPL", 10.0), ("MSFT", 300.0)}
+
+
+DATA = __import__("pathlib").Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def load_minute_bars() -> list:
+    import csv
+    from datetime import datetime
+
+    from pyrt.messages import BarReceived
+
+    out = []
+    with (DATA / "2006-01-02-volume-min-001.csv").open() as f:
+        for row in csv.DictReader(f):
+            ts = int(datetime.fromisoformat(row["timestamp"].replace("Z", "+00:00")).timestamp()) * S
+            o, h, lo, c, v = (float(row[k]) for k in ("open", "high", "low", "close", "volume"))
+            out.append(
+                BarReceived(
+                    symbol="FESX",
+                    timeframe="1m",
+                    open=o,
+                    high=h,
+                    low=lo,
+                    close=c,
+                    volume=v,
+                    vwap=c,
+                    trade_count=1,
+                    ts_event=ts,
+                    ts_init=ts,
+                )
+            )
+    return out
+
+
+@pytest.mark.parametrize("target", ["5m", "15m", "1h", "1d"])
+def test_resampling_real_minute_bars_matches_an_independent_grouping(target: str) -> None:
+    from pyrt.bars import BarResampler
+
+    bars = load_minute_bars()
+    width = parse_timeframe(target)
+    expected: dict[int, list] = {}
+    for b in bars:  # the independent computation: group by window start
+        expected.setdefault(b.ts_event - b.ts_event % width, []).append(b)
+    resampler = BarResampler("1m", [target])
+
+    got = [r for b in bars for r in resampler.on_bar(b)] + resampler.on_time(bars[-1].ts_event + width)
+
+    assert [g.ts_event for g in got] == sorted(expected)
+    for g in got:
+        group = expected[g.ts_event]
+        assert (g.open, g.close) == (group[0].open, group[-1].close)
+        assert g.high == max(b.high for b in group)
+        assert g.low == min(b.low for b in group)
+        assert g.volume == sum(b.volume for b in group)
+        assert g.trade_count == len(group)
+        assert g.vwap == pytest.approx(
+            sum(b.close * b.volume for b in group) / g.volume if g.volume else g.close
+        )
+
+
+def test_resampled_bar_is_emitted_when_the_bar_ending_its_window_arrives() -> None:
+    from pyrt.bars import BarResampler
+    from pyrt.messages import BarReceived
+
+    def minute(m: int, price: float) -> BarReceived:
+        return BarReceived(
+            symbol="AAPL",
+            timeframe="1m",
+            open=price,
+            high=price,
+            low=price,
+            close=price,
+            volume=1.0,
+            ts_event=m * 60 * S,
+            ts_init=(m + 1) * 60 * S,
+        )
+
+    r = BarResampler("1m", ["5m"])
+
+    assert [r.on_bar(minute(m, 10.0 + m)) for m in range(4)] == [[], [], [], []]
+    (five,) = r.on_bar(minute(4, 20.0))
+    assert (five.ts_event, five.open, five.close, five.high, five.volume) == (0, 10.0, 20.0, 20.0, 5.0)
+
+
+def test_resampler_rejects_targets_that_are_not_multiples() -> None:
+    from pyrt.bars import BarResampler
+
+    with pytest.raises(ValueError, match="whole multiple"):
+        BarResampler("1m", ["90s"])
+    with pytest.raises(ValueError, match="whole multiple"):
+        BarResampler("5m", ["1m"])
