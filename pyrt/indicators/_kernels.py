@@ -16,13 +16,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TypeVar, cast
+from typing import Final, TypeVar, cast
 
 import numba
 import numpy as np
 import numpy.typing as npt
 
 _F = TypeVar("_F", bound=Callable[..., object])
+
+# A rolling VWAP also recomputes its sums when the window's volume falls below this fraction of
+# its peak since the last recompute: the running sums' rounding error is relative to that peak,
+# so after a large trade leaves the window the remainder would keep few correct digits (or
+# none: 1.0 + (1e-107 - 1.0) == 0.0 with a trade still in the window)
+VWAP_COLLAPSE: Final = 2.0**-10
 _Array = npt.NDArray[np.float64]
 
 
@@ -312,11 +318,25 @@ def vwap_rolling_kernel(price: _Array, volume: _Array, window: int) -> _Array:
     out = np.full(n, np.nan)
     price_volume = 0.0
     total_volume = 0.0
+    peak = 0.0  # largest total volume since the last recompute
     traded = 0  # bars with volume > 0 in the window: exact, unlike the float sum
     for i in range(n):
         if i + 1 < window:
             continue
-        if (i + 1) % window == 0:
+        recompute = (i + 1) % window == 0
+        if not recompute:
+            old = i - window
+            price_volume += price[i] * volume[i] - price[old] * volume[old]
+            total_volume += volume[i] - volume[old]
+            if volume[i] > 0.0:
+                traded += 1
+            if volume[old] > 0.0:
+                traded -= 1
+            if total_volume > peak:
+                peak = total_volume
+            elif total_volume < peak * VWAP_COLLAPSE:
+                recompute = True
+        if recompute:
             price_volume = 0.0
             total_volume = 0.0
             traded = 0
@@ -325,15 +345,8 @@ def vwap_rolling_kernel(price: _Array, volume: _Array, window: int) -> _Array:
                 total_volume += volume[j]
                 if volume[j] > 0.0:
                     traded += 1
-        else:
-            old = i - window
-            price_volume += price[i] * volume[i] - price[old] * volume[old]
-            total_volume += volume[i] - volume[old]
-            if volume[i] > 0.0:
-                traded += 1
-            if volume[old] > 0.0:
-                traded -= 1
-        if traded > 0:
+            peak = total_volume
+        if traded > 0 and total_volume > 0.0:
             out[i] = price_volume / total_volume
     return out
 

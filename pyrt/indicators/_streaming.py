@@ -14,6 +14,7 @@ import math
 from collections import deque
 from typing import Final, final
 
+from ._kernels import VWAP_COLLAPSE
 from ._validation import check_ddof, check_num_std, check_period, check_window, not_finite
 
 _NAN: Final = math.nan
@@ -959,6 +960,7 @@ class VWAP:
     __slots__ = (
         "_count",
         "_index",
+        "_peak",
         "_price_volume",
         "_price_volumes",
         "_total_volume",
@@ -981,6 +983,7 @@ class VWAP:
         self._count = 0
         self._price_volume = 0.0
         self._total_volume = 0.0
+        self._peak = 0.0
         self._traded = 0
         self._value = _NAN
 
@@ -1018,28 +1021,41 @@ class VWAP:
         if self._count < window:
             return _NAN
         if index == 0:
-            pv_sum = 0.0
-            v_sum = 0.0
-            traded = 0
-            for pv, v in zip(self._price_volumes, self._volumes, strict=True):
-                pv_sum += pv
-                v_sum += v
-                if v > 0.0:
-                    traded += 1
+            v_sum = self._recompute(0)
         else:
-            pv_sum = self._price_volume + (price_volume - old_price_volume)
+            self._price_volume += price_volume - old_price_volume
             v_sum = self._total_volume + (volume - old_volume)
-            traded = self._traded
+            self._total_volume = v_sum
             if volume > 0.0:
-                traded += 1
+                self._traded += 1
             if old_volume > 0.0:
-                traded -= 1
+                self._traded -= 1
+            if v_sum > self._peak:
+                self._peak = v_sum
+            elif v_sum < self._peak * VWAP_COLLAPSE:
+                v_sum = self._recompute(index)
+        out = self._price_volume / v_sum if self._traded > 0 and v_sum > 0.0 else _NAN
+        self._value = out
+        return out
+
+    def _recompute(self, oldest: int) -> float:
+        # sum the window oldest first, as the kernel does
+        price_volumes = self._price_volumes
+        volumes = self._volumes
+        pv_sum = 0.0
+        v_sum = 0.0
+        traded = 0
+        for j in (*range(oldest, len(volumes)), *range(oldest)):
+            pv_sum += price_volumes[j]
+            v = volumes[j]
+            v_sum += v
+            if v > 0.0:
+                traded += 1
         self._price_volume = pv_sum
         self._total_volume = v_sum
         self._traded = traded
-        out = pv_sum / v_sum if traded > 0 else _NAN
-        self._value = out
-        return out
+        self._peak = v_sum
+        return v_sum
 
     @property
     def value(self) -> float:

@@ -271,7 +271,10 @@ def vwap(prices: npt.ArrayLike, volumes: npt.ArrayLike, *, window: int | None = 
     ``prices``. For a session VWAP call it once per session (or ``reset()`` the streaming
     :class:`VWAP` at the session start). The output is NaN while no volume has traded: for the
     cumulative form until the first non-zero volume, for the rolling form in the first
-    ``window - 1`` positions and in windows whose volumes are all 0.
+    ``window - 1`` positions and in windows whose volumes are all 0. The rolling sums are
+    recomputed from the window every ``window`` values, and also when the window's volume falls
+    below 1/1024 of its peak since the last recompute (a large trade leaving the window would
+    otherwise leave few correct digits).
 
     Args:
         prices: 1-D series of finite prices.

@@ -500,6 +500,17 @@ def test_vwap_is_nan_while_no_volume_has_traded() -> None:
     assert equal(ind.vwap(prices, volumes, window=2), [np.nan, np.nan, 12.0, 12.0, np.nan, np.nan])
 
 
+def test_rolling_vwap_recomputes_when_most_volume_leaves_the_window() -> None:
+    # 1.0 + (2**-355 - 1.0) == 0.0: a running volume sum alone would divide 0 by 0 here
+    prices = np.array([100.0, 101.0, 102.0, 103.0, 104.0, 105.0, 106.0, 107.0, 108.0])
+    volumes = np.array([0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 2.0**-355])
+
+    got = ind.vwap(prices, volumes, window=4)
+
+    assert equal(got, [np.nan, np.nan, np.nan, np.nan, 104.0, 104.0, 104.0, 104.0, 108.0])
+    assert equal(stream(ind.VWAP(window=4), prices, volumes), got)
+
+
 @pytest.mark.parametrize("n", [0, 1, 5])
 def test_series_shorter_than_the_warmup_give_all_nan(n: int) -> None:
     x = np.linspace(1.0, 2.0, n)
