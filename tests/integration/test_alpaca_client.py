@@ -258,9 +258,12 @@ async def test_reads_when_venue_fails_twice_retry_and_succeed(venue: LocalVenue)
     assert broker.statistics().responses_by_status == {502: 2, 200: 1}
 
 
-async def test_broker_when_keys_are_wrong_rest_and_stream_raise_venue_rejected(nursery: trio.Nursery) -> None:
+async def test_broker_when_keys_are_wrong_rest_and_stream_raise_venue_rejected(
+    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     venue = await start_venue(nursery, key=KEY, secret=SECRET)
-    async with make_broker(venue, secret_key="wrong") as broker:
+    async with make_broker(venue, secret_key="wrong-secret-value") as broker:
         with trio.fail_after(GUARD_SECONDS):
             with pytest.raises(VenueRejected) as rest_error:
                 await broker.get_account()
@@ -270,6 +273,8 @@ async def test_broker_when_keys_are_wrong_rest_and_stream_raise_venue_rejected(n
     assert rest_error.value.status_code == 401
     assert stream_error.value.status_code == 401
     assert str(stream_error.value) == "trade_updates authorization failed: unauthorized"
+    assert "wrong-secret-value" not in caplog.text
+    assert SECRET not in caplog.text
 
 
 async def test_trade_updates_when_stream_drops_mid_update_recovers_fill_by_polling(venue: LocalVenue) -> None:

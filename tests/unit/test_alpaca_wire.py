@@ -34,7 +34,7 @@ from pyrt.messages import (
     TimeInForce,
     TradeReceived,
 )
-from pyrt.venues import alpaca
+from pyrt.venues import Broker, MarketDataFeed, alpaca
 from pyrt.venues.alpaca import AlpacaBroker, AlpacaFeed, alpaca_endpoints
 from pyrt.venues.alpaca._backoff import Backoff, TokenBucket
 from pyrt.venues.alpaca._feed import _ConnectionLimit
@@ -986,6 +986,13 @@ def test_alpaca_package_exports_exactly_its_public_names() -> None:
 
     assert sorted(alpaca.__all__) == alpaca.__all__
     assert set(alpaca.__all__) == public
+
+
+def as_venue(
+    broker: AlpacaBroker, feed: AlpacaFeed, routed: alpaca.RoutedFeed
+) -> tuple[Broker, MarketDataFeed, MarketDataFeed]:
+    """mypy checks here that the client classes implement the venue protocols."""
+    return broker, feed, routed
 
 
 def test_broker_and_feed_repr_never_show_keys() -> None:

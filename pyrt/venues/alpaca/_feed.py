@@ -325,17 +325,17 @@ class AlpacaFeed:
 
     async def _expect(
         self, ws: trio_websocket.WebSocketConnection, emit: Emit, kind: str, msg: str | None
-    ) -> None:
+    ) -> dict[str, object]:
         while True:
             control = await self._next_control(ws, emit)
             if control.get("T") == kind and (msg is None or control.get("msg") == msg):
-                return
+                return control
             logger.debug(
                 "market data on %s: skipping %r while waiting for %s", self.url, control, msg or kind
             )
 
     async def _handshake(
-        self, ws: trio_websocket.WebSocketConnection, subscribe: dict[str, object], emit: Emit
+        self, ws: trio_websocket.WebSocketConnection, symbols: list[str], emit: Emit
     ) -> None:
         self._pending_controls.clear()
         await self._expect(ws, emit, "success", "connected")
@@ -343,8 +343,16 @@ class AlpacaFeed:
             self._encode({"action": "auth", "key": self._key_id, "secret": self._secret_key})
         )
         await self._expect(ws, emit, "success", "authenticated")
+        subscribe: dict[str, object] = {channel: symbols for channel in self.channels}
+        subscribe["action"] = "subscribe"  # last, as alpaca-py sends it
         await ws.send_message(self._encode(subscribe))
-        await self._expect(ws, emit, "subscription", None)
+        granted = await self._expect(ws, emit, "subscription", None)
+        for channel in self.channels:
+            have = granted.get(channel)
+            held = set(have) if isinstance(have, list) else set()
+            missing = [] if "*" in held else [s for s in symbols if s not in held]
+            if missing:
+                logger.warning("market data on %s: %s not subscribed for %s", self.url, channel, missing)
 
     async def _pump(self, ws: trio_websocket.WebSocketConnection, emit: Emit) -> None:
         prober = Prober(timeout=self._ping_timeout)
@@ -384,8 +392,6 @@ class AlpacaFeed:
         wanted = list(dict.fromkeys(s.upper() for s in symbols))
         if not wanted:
             raise ValueError("symbols must not be empty")
-        subscribe: dict[str, object] = {channel: wanted for channel in self.channels}
-        subscribe["action"] = "subscribe"  # last, as alpaca-py sends it
         headers = [(b"Content-Type", b"application/msgpack")] if self._msgpack else None
         started = False
         while True:
@@ -398,7 +404,7 @@ class AlpacaFeed:
                     max_message_size=max(HARD_MESSAGE_LIMIT, self._max_frame_bytes * 2),
                 ) as ws:
                     with trio.fail_after(self._handshake_timeout):
-                        await self._handshake(ws, subscribe, emit)
+                        await self._handshake(ws, wanted, emit)
                     self._connected = True
                     self._connects += 1
                     self._backoff.reset()
