@@ -84,8 +84,8 @@ def make_feed(venue: LocalVenue, *, path: str = "/v2/iex", **options: object) ->
         "rng": random.Random(7),
         "reconnect_delay_secs": 0.01,
         "max_reconnect_delay": 0.05,
-        "silence_timeout": 0.1,
-        "ping_timeout": 0.1,
+        "silence_timeout": 2.0,  # the venue ticks every 10 ms: only a real stall is this quiet
+        "ping_timeout": 1.0,
         "connection_limit_delay": 0.2,
     }
     settings.update(options)
@@ -395,7 +395,7 @@ async def test_feed_when_frame_breaks_the_websocket_protocol_reconnects(
 
 @pytest.mark.slow
 async def test_feed_when_connection_goes_silent_replaces_it(venue: LocalVenue, nursery: trio.Nursery) -> None:
-    feed = make_feed(venue)
+    feed = make_feed(venue, silence_timeout=0.1, ping_timeout=0.1)
     data = Collector()
     with trio.fail_after(GUARD_SECONDS):
         await nursery.start(feed.run, ["AAPL"], data.emit)
