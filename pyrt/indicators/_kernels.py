@@ -54,17 +54,29 @@ def first_negative(x: _Array) -> int:
 
 
 @_jit
+def nan_prefix(n: int, count: int) -> _Array:
+    # the output array: NaN for the warm-up, the rest written by the caller
+    out = np.empty(n)
+    out[:count] = np.nan
+    return out
+
+
+@_jit
 def sma_kernel(x: _Array, period: int) -> _Array:
     n = x.shape[0]
-    out = np.full(n, np.nan)
+    out = np.empty(n)
     total = 0.0
     run = 0
+    phase = 0  # (i + 1) % period, without a division per value
     for i in range(n):
         v = x[i]
         run = run + 1 if i > 0 and v == x[i - 1] else 1
+        phase += 1
         if i + 1 < period:
+            out[i] = np.nan
             continue
-        if (i + 1) % period == 0:
+        if phase == period:
+            phase = 0
             total = 0.0
             for j in range(i + 1 - period, i + 1):
                 total += x[j]
@@ -77,7 +89,7 @@ def sma_kernel(x: _Array, period: int) -> _Array:
 @_jit
 def ema_kernel(x: _Array, period: int) -> _Array:
     n = x.shape[0]
-    out = np.full(n, np.nan)
+    out = nan_prefix(n, period - 1)
     if n < period:
         return out
     total = 0.0
@@ -95,17 +107,21 @@ def ema_kernel(x: _Array, period: int) -> _Array:
 @_jit
 def wma_kernel(x: _Array, period: int) -> _Array:
     n = x.shape[0]
-    out = np.full(n, np.nan)
+    out = np.empty(n)
     denominator = period * (period + 1) / 2.0
     weighted = 0.0
     total = 0.0
     run = 0
+    phase = 0
     for i in range(n):
         v = x[i]
         run = run + 1 if i > 0 and v == x[i - 1] else 1
+        phase += 1
         if i + 1 < period:
+            out[i] = np.nan
             continue
-        if (i + 1) % period == 0:
+        if phase == period:
+            phase = 0
             weighted = 0.0
             total = 0.0
             for j in range(period):
@@ -125,19 +141,24 @@ def moments_kernel(x: _Array, period: int, ddof: int) -> tuple[_Array, _Array]:
     # deviations from a shift (the newest value at the last resync), which avoids the
     # cancellation of sum(x*x) - sum(x)**2 / n when the spread is small next to the level
     n = x.shape[0]
-    mean = np.full(n, np.nan)
-    std = np.full(n, np.nan)
+    mean = np.empty(n)
+    std = np.empty(n)
     total = 0.0
     shift = 0.0
     sum1 = 0.0
     sum2 = 0.0
     run = 0
+    phase = 0
     for i in range(n):
         v = x[i]
         run = run + 1 if i > 0 and v == x[i - 1] else 1
+        phase += 1
         if i + 1 < period:
+            mean[i] = np.nan
+            std[i] = np.nan
             continue
-        if (i + 1) % period == 0:
+        if phase == period:
+            phase = 0
             shift = v
             total = 0.0
             sum1 = 0.0
@@ -169,8 +190,8 @@ def moments_kernel(x: _Array, period: int, ddof: int) -> tuple[_Array, _Array]:
 def bollinger_kernel(x: _Array, period: int, num_std: float) -> tuple[_Array, _Array, _Array]:
     mean, std = moments_kernel(x, period, 0)
     n = x.shape[0]
-    upper = np.full(n, np.nan)
-    lower = np.full(n, np.nan)
+    upper = nan_prefix(n, period - 1)
+    lower = nan_prefix(n, period - 1)
     for i in range(period - 1, n):
         width = num_std * std[i]
         upper[i] = mean[i] + width
@@ -182,7 +203,7 @@ def bollinger_kernel(x: _Array, period: int, num_std: float) -> tuple[_Array, _A
 def zscore_kernel(x: _Array, period: int) -> _Array:
     mean, std = moments_kernel(x, period, 0)
     n = x.shape[0]
-    out = np.full(n, np.nan)
+    out = nan_prefix(n, period - 1)
     for i in range(period - 1, n):
         s = std[i]
         out[i] = (x[i] - mean[i]) / s if s > 0.0 else 0.0
@@ -192,7 +213,7 @@ def zscore_kernel(x: _Array, period: int) -> _Array:
 @_jit
 def rsi_kernel(x: _Array, period: int) -> _Array:
     n = x.shape[0]
-    out = np.full(n, np.nan)
+    out = nan_prefix(n, period)
     avg_gain = 0.0
     avg_loss = 0.0
     for i in range(1, n):
@@ -218,7 +239,7 @@ def rsi_kernel(x: _Array, period: int) -> _Array:
 def macd_kernel(x: _Array, fast: int, slow: int, signal: int) -> tuple[_Array, _Array, _Array]:
     n = x.shape[0]
     line = ema_kernel(x, fast) - ema_kernel(x, slow)
-    sig = np.full(n, np.nan)
+    sig = nan_prefix(n, slow - 1)
     if n >= slow:
         sig[slow - 1 :] = ema_kernel(line[slow - 1 :], signal)
     return line, sig, line - sig
@@ -239,7 +260,7 @@ def true_range(high: float, low: float, prev_close: float) -> float:
 @_jit
 def atr_kernel(high: _Array, low: _Array, close: _Array, period: int) -> _Array:
     n = close.shape[0]
-    out = np.full(n, np.nan)
+    out = nan_prefix(n, period)
     atr = 0.0
     for i in range(1, n):
         tr = true_range(high[i], low[i], close[i - 1])
@@ -254,9 +275,9 @@ def atr_kernel(high: _Array, low: _Array, close: _Array, period: int) -> _Array:
 @_jit
 def adx_kernel(high: _Array, low: _Array, close: _Array, period: int) -> tuple[_Array, _Array, _Array]:
     n = close.shape[0]
-    adx_out = np.full(n, np.nan)
-    plus_out = np.full(n, np.nan)
-    minus_out = np.full(n, np.nan)
+    adx_out = nan_prefix(n, 2 * period - 1)
+    plus_out = nan_prefix(n, period)
+    minus_out = nan_prefix(n, period)
     atr = 0.0
     plus_dm_avg = 0.0
     minus_dm_avg = 0.0
@@ -301,30 +322,34 @@ def adx_kernel(high: _Array, low: _Array, close: _Array, period: int) -> tuple[_
 @_jit
 def vwap_cumulative_kernel(price: _Array, volume: _Array) -> _Array:
     n = price.shape[0]
-    out = np.full(n, np.nan)
+    out = np.empty(n)
     price_volume = 0.0
     total_volume = 0.0
     for i in range(n):
         price_volume += price[i] * volume[i]
         total_volume += volume[i]
-        if total_volume > 0.0:
-            out[i] = price_volume / total_volume
+        out[i] = price_volume / total_volume if total_volume > 0.0 else np.nan
     return out
 
 
 @_jit
 def vwap_rolling_kernel(price: _Array, volume: _Array, window: int) -> _Array:
     n = price.shape[0]
-    out = np.full(n, np.nan)
+    out = np.empty(n)
     price_volume = 0.0
     total_volume = 0.0
     peak = 0.0  # largest total volume since the last recompute
     traded = 0  # bars with volume > 0 in the window: exact, unlike the float sum
+    phase = 0
     for i in range(n):
+        phase += 1
         if i + 1 < window:
+            out[i] = np.nan
             continue
-        recompute = (i + 1) % window == 0
-        if not recompute:
+        recompute = phase == window
+        if recompute:
+            phase = 0
+        else:
             old = i - window
             price_volume += price[i] * volume[i] - price[old] * volume[old]
             total_volume += volume[i] - volume[old]
@@ -346,8 +371,7 @@ def vwap_rolling_kernel(price: _Array, volume: _Array, window: int) -> _Array:
                 if volume[j] > 0.0:
                     traded += 1
             peak = total_volume
-        if traded > 0 and total_volume > 0.0:
-            out[i] = price_volume / total_volume
+        out[i] = price_volume / total_volume if traded > 0 and total_volume > 0.0 else np.nan
     return out
 
 
@@ -355,7 +379,7 @@ def vwap_rolling_kernel(price: _Array, volume: _Array, window: int) -> _Array:
 def rolling_max_kernel(x: _Array, period: int) -> _Array:
     # monotonic queue of indices whose values decrease: amortised O(1) per value
     n = x.shape[0]
-    out = np.full(n, np.nan)
+    out = nan_prefix(n, period - 1)
     queue = np.empty(n, np.int64)
     head = 0
     tail = 0
@@ -375,7 +399,7 @@ def rolling_max_kernel(x: _Array, period: int) -> _Array:
 @_jit
 def rolling_min_kernel(x: _Array, period: int) -> _Array:
     n = x.shape[0]
-    out = np.full(n, np.nan)
+    out = nan_prefix(n, period - 1)
     queue = np.empty(n, np.int64)
     head = 0
     tail = 0
@@ -399,16 +423,16 @@ def stochastic_kernel(
     n = close.shape[0]
     highest = rolling_max_kernel(high, k_period)
     lowest = rolling_min_kernel(low, k_period)
-    raw = np.full(n, np.nan)
+    raw = nan_prefix(n, k_period - 1)
     for i in range(k_period - 1, n):
         span = highest[i] - lowest[i]
         raw[i] = 100.0 * (close[i] - lowest[i]) / span if span != 0.0 else 50.0
-    k = np.full(n, np.nan)
-    d = np.full(n, np.nan)
     start = k_period - 1
+    k = nan_prefix(n, start)
     if n > start:
         k[start:] = sma_kernel(raw[start:], smooth_k)
     start += smooth_k - 1
+    d = nan_prefix(n, start)
     if n > start:
         d[start:] = sma_kernel(k[start:], d_period)
     return k, d

@@ -1097,11 +1097,13 @@ class Stochastic:
         ValueError: a period < 1.
     """
 
-    __slots__ = ("_count", "_d", "_highs", "_k", "_k_period", "_lows", "_smooth")
+    __slots__ = ("_count", "_d", "_highs", "_k", "_k_period", "_lows", "_smooth", "_smooth_k")
 
     def __init__(self, *, k_period: int = 14, d_period: int = 3, smooth_k: int = 1) -> None:
         self._k_period: Final = check_period(k_period, "k_period")
-        self._smooth: Final = SMA(check_period(smooth_k, "smooth_k"))
+        self._smooth_k: Final = check_period(smooth_k, "smooth_k")
+        # SMA(1) returns its input exactly: skip it for the fast stochastic
+        self._smooth: Final = SMA(self._smooth_k) if self._smooth_k > 1 else None
         self._d: Final = SMA(check_period(d_period, "d_period"))
         self.reset()
 
@@ -1110,7 +1112,8 @@ class Stochastic:
         self._count = 0
         self._highs: deque[tuple[int, float]] = deque()
         self._lows: deque[tuple[int, float]] = deque()
-        self._smooth.reset()
+        if self._smooth is not None:
+            self._smooth.reset()
         self._d.reset()
         self._k = _NAN
 
@@ -1145,7 +1148,7 @@ class Stochastic:
         lowest = lows[0][1]
         span = highs[0][1] - lowest
         raw = 100.0 * (close - lowest) / span if span != 0.0 else 50.0
-        k = self._smooth.update(raw)
+        k = raw if self._smooth is None else self._smooth.update(raw)
         self._k = k
         if k != k:  # NaN: smoothing still warming up
             return k, _NAN
@@ -1174,10 +1177,7 @@ class Stochastic:
     @property
     def warmup(self) -> int:
         """Updates before %D is defined: ``k_period + smooth_k + d_period - 3``."""
-        return self._k_period + self._smooth.period + self._d.period - 3
+        return self._k_period + self._smooth_k + self._d.period - 3
 
     def __repr__(self) -> str:
-        return (
-            f"Stochastic(k_period={self._k_period}, d_period={self._d.period}, "
-            f"smooth_k={self._smooth.period})"
-        )
+        return f"Stochastic(k_period={self._k_period}, d_period={self._d.period}, smooth_k={self._smooth_k})"
