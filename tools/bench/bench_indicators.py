@@ -332,9 +332,12 @@ def main() -> None:
         "recomputes the sum every period and is exact on flat windows)"
     )
 
-    rounded = {
-        key: round(value, 4 if key.endswith(("_s", "_vs_deque")) else 1) for key, value in figures.items()
-    }
+    def tidy(key: str, value: float) -> float:
+        if key.endswith("_per_s"):
+            return round(value)
+        return round(value, 1 if key.endswith("_ns") else 4)  # seconds and ratios keep 4 decimals
+
+    rounded = {key: tidy(key, value) for key, value in figures.items()}
     print(json.dumps({**rounded, "points": n, "updates": m, "period": period, "repeats": repeats}))
 
 
