@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import httpx
 import msgpack
@@ -23,6 +23,7 @@ from pyrt.messages import (
     BarReceived,
     BookLevel,
     BookReceived,
+    Message,
     OrderAccepted,
     OrderCanceled,
     OrderFilled,
@@ -34,7 +35,7 @@ from pyrt.messages import (
     TimeInForce,
     TradeReceived,
 )
-from pyrt.venues import Broker, MarketDataFeed, alpaca
+from pyrt.venues import Broker, Emit, MarketDataFeed, alpaca
 from pyrt.venues.alpaca import AlpacaBroker, AlpacaFeed, alpaca_endpoints
 from pyrt.venues.alpaca._backoff import Backoff, TokenBucket
 from pyrt.venues.alpaca._feed import _ConnectionLimit
@@ -1052,3 +1053,45 @@ def test_alpaca_endpoints_when_base_url_given_derives_every_endpoint(
         endpoints.stock_data_url,
         endpoints.crypto_data_url,
     ) == expected
+
+
+class RecordingFeed:
+    """A feed that records the symbols it was asked for and reports started at once."""
+
+    def __init__(self) -> None:
+        self.symbols: list[str] = []
+
+    async def run(
+        self,
+        symbols: Sequence[str],
+        emit: Emit,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        self.symbols = list(symbols)
+        task_status.started()
+        await trio.sleep_forever()
+
+
+async def test_routed_feed_when_symbols_are_mixed_sends_pairs_to_the_crypto_feed(
+    nursery: trio.Nursery,
+) -> None:
+    stocks, crypto = RecordingFeed(), RecordingFeed()
+    routed = alpaca.RoutedFeed(stocks=stocks, crypto=crypto)
+
+    async def emit(batch: Sequence[Message]) -> None:  # pragma: no cover - nothing is emitted
+        await trio.lowlevel.checkpoint()
+
+    await nursery.start(routed.run, ["AAPL", "BTC/USD", "MSFT", "ETH/USD"], emit)
+
+    assert (stocks.symbols, crypto.symbols) == (["AAPL", "MSFT"], ["BTC/USD", "ETH/USD"])
+
+
+async def test_routed_feed_when_a_kind_has_no_feed_raises() -> None:
+    routed = alpaca.RoutedFeed(stocks=RecordingFeed(), crypto=None)
+
+    async def emit(batch: Sequence[Message]) -> None:  # pragma: no cover - nothing is emitted
+        await trio.lowlevel.checkpoint()
+
+    with pytest.raises(ValueError, match=r"^no crypto feed for \['BTC/USD'\]$"):
+        await routed.run(["AAPL", "BTC/USD"], emit)
