@@ -16,7 +16,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, final
 
 import msgpack
 import orjson
@@ -326,6 +326,7 @@ def loads_frame(raw: str | bytes, *, msgpack_frames: bool) -> object:
 Counter = Callable[[str, object], None]
 
 
+@final
 class FrameDecoder:
     """Decode Alpaca market-data arrays into pyrt messages, counting what it drops.
 
