@@ -1095,3 +1095,22 @@ async def test_routed_feed_when_a_kind_has_no_feed_raises() -> None:
 
     with pytest.raises(ValueError, match=r"^no crypto feed for \['BTC/USD'\]$"):
         await routed.run(["AAPL", "BTC/USD"], emit)
+
+
+def test_mapper_when_stream_fill_is_for_an_order_not_submitted_here_reports_only_that_fill() -> None:
+    mapper = OrderUpdateMapper()
+
+    out = mapper.on_stream(
+        update(
+            "partial_fill",
+            price="101",
+            qty="2",
+            execution_id="e9",
+            order={"filled_qty": "5", "filled_avg_price": "100.4", "status": "partially_filled"},
+        ),
+        ts_init=1,
+    )
+
+    assert [
+        (m.fill_quantity, m.cumulative_quantity, m.execution_id) for m in out if isinstance(m, OrderFilled)
+    ] == [(2.0, 5.0, "e9")]

@@ -254,8 +254,11 @@ class OrderUpdateMapper:
         execution_id = payload.get("execution_id")
         if not isinstance(execution_id, str) or not execution_id:
             execution_id = synthetic_execution_id(order.venue_order_id, order.filled_quantity)
-        if fresh and quantity is not None:
-            known.filled = max(order.filled_quantity - quantity, 0.0)  # history before first sighting
+        if fresh:  # not submitted here: what filled before this first sighting is not ours to report
+            if quantity is None:
+                known.filled = order.filled_quantity  # this fill's size is unknown: nothing to report
+                return []
+            known.filled = max(order.filled_quantity - quantity, 0.0)
             if order.filled_avg_price is not None and price is not None:
                 known.notional = max(order.filled_avg_price * order.filled_quantity - quantity * price, 0.0)
         tolerance = _EPSILON * max(order.quantity, 1.0)
