@@ -948,7 +948,9 @@ class ADX:
 class VWAP:
     """Volume-weighted average price, streaming twin of :func:`vwap`.
 
-    Call :meth:`reset` at a session start for a session VWAP.
+    Call :meth:`reset` at a session start for a session VWAP. A rolling window recomputes its
+    sums every ``window`` updates and when its volume falls below 1/1024 of its peak since the
+    last recompute, exactly as the vectorised form does.
 
     Args:
         window: rolling window length (>= 1), or ``None`` (default) for cumulative.
