@@ -13,6 +13,7 @@ Venues (``config.run.venue``):
 from __future__ import annotations
 
 import contextlib
+import functools
 import datetime as dt
 import logging
 import secrets
@@ -71,12 +72,13 @@ async def open_live_venue(
         )
         yield sim, sim, "sim (in-process)"
         return
-    common = {
-        "clock": clock,
-        "rng": rng,
-        "rate_limit_per_minute": config.execution.rate_limit_per_minute,
-        "max_retries": config.execution.max_retries,
-    }
+    opener = functools.partial(
+        open_alpaca_venue,
+        clock=clock,
+        rng=rng,
+        rate_limit_per_minute=config.execution.rate_limit_per_minute,
+        max_retries=config.execution.max_retries,
+    )
     if venue == "local":
         from ..venues.local import LocalVenue
 
@@ -94,9 +96,7 @@ async def open_live_venue(
         async with trio.open_nursery() as nursery:
             port = await nursery.start(server.serve)
             url = f"http://127.0.0.1:{port}"
-            async with open_alpaca_venue(
-                key_id=key_id, secret_key=secret_key, base_url=url, **common
-            ) as alpaca:  # type: ignore[arg-type]  # common holds the typed keywords above
+            async with opener(key_id=key_id, secret_key=secret_key, base_url=url) as alpaca:
                 yield alpaca.feed, alpaca.broker, f"local (embedded Alpaca-compatible server at {url})"
             nursery.cancel_scope.cancel()
         return
@@ -109,12 +109,8 @@ async def open_live_venue(
             source="environment",
         )
     base_url = None if venue == "alpaca" else venue
-    async with open_alpaca_venue(
-        key_id=creds.key_id,
-        secret_key=creds.secret_key,
-        base_url=base_url,
-        live=live,
-        **common,  # type: ignore[arg-type]  # common holds the typed keywords above
+    async with opener(
+        key_id=creds.key_id, secret_key=creds.secret_key, base_url=base_url, live=live
     ) as alpaca:
         where = ("Alpaca LIVE (real money)" if live else "Alpaca paper") if base_url is None else base_url
         yield alpaca.feed, alpaca.broker, where
