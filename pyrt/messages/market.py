@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, final
+import math
+from typing import ClassVar, Final, final
 
 import attrs
 
@@ -17,6 +18,23 @@ from ._validators import (
 
 __all__ = ["BarReceived", "BookLevel", "BookReceived", "QuoteReceived", "TradeReceived"]
 
+# The ingest hot path (#3) builds trades and quotes through ``checked`` constructors: the same
+# checks as the attrs validators, written inline, then the slots set directly. A property test
+# (tests/property/test_messages_props.py) holds both paths to the same accept/reject decisions.
+_INF: Final = math.inf
+_new = object.__new__
+_set = object.__setattr__
+_KNOWN_SYMBOLS: set[str] = set()
+_MAX_KNOWN_SYMBOLS: Final = 100_000
+
+
+def _check_symbol(symbol: str) -> None:
+    if symbol in _KNOWN_SYMBOLS:
+        return
+    is_symbol(None, attrs.fields(TradeReceived).symbol, symbol)
+    if len(_KNOWN_SYMBOLS) < _MAX_KNOWN_SYMBOLS:
+        _KNOWN_SYMBOLS.add(symbol)
+
 
 @final
 @attrs.frozen(kw_only=True)
@@ -30,6 +48,31 @@ class TradeReceived:
     trade_id: int = 0
     ts_event: int
     ts_init: int
+
+    @classmethod
+    def checked(
+        cls, symbol: str, price: float, size: float, trade_id: int, ts_event: int, ts_init: int
+    ) -> TradeReceived:
+        """Build a trade with the validators' checks done inline (the ingest fast path).
+
+        Raises:
+            ValueError: exactly when the ordinary constructor would.
+        """
+        if symbol.__class__ is not str:
+            raise TypeError(f"symbol must be a str, was {symbol!r}")
+        _check_symbol(symbol)
+        if not (0.0 < price < _INF):
+            raise ValueError(f"price must be a finite number > 0, was {price!r}")
+        if not (0.0 < size < _INF):
+            raise ValueError(f"size must be a finite number > 0, was {size!r}")
+        self = _new(cls)
+        _set(self, "symbol", symbol)
+        _set(self, "price", price)
+        _set(self, "size", size)
+        _set(self, "trade_id", trade_id)
+        _set(self, "ts_event", ts_event)
+        _set(self, "ts_init", ts_init)
+        return self
 
 
 @final
@@ -49,6 +92,45 @@ class QuoteReceived:
     def __attrs_post_init__(self) -> None:
         if self.ask_price < self.bid_price:
             raise ValueError(f"ask_price must be >= bid_price, was ask={self.ask_price} bid={self.bid_price}")
+
+    @classmethod
+    def checked(
+        cls,
+        symbol: str,
+        bid_price: float,
+        bid_size: float,
+        ask_price: float,
+        ask_size: float,
+        ts_event: int,
+        ts_init: int,
+    ) -> QuoteReceived:
+        """Build a quote with the validators' checks done inline (the ingest fast path).
+
+        Raises:
+            ValueError: exactly when the ordinary constructor would.
+        """
+        if symbol.__class__ is not str:
+            raise TypeError(f"symbol must be a str, was {symbol!r}")
+        _check_symbol(symbol)
+        if not (0.0 < bid_price < _INF):
+            raise ValueError(f"bid_price must be a finite number > 0, was {bid_price!r}")
+        if not (0.0 <= bid_size < _INF):
+            raise ValueError(f"bid_size must be a finite number >= 0, was {bid_size!r}")
+        if not (0.0 < ask_price < _INF):
+            raise ValueError(f"ask_price must be a finite number > 0, was {ask_price!r}")
+        if not (0.0 <= ask_size < _INF):
+            raise ValueError(f"ask_size must be a finite number >= 0, was {ask_size!r}")
+        if ask_price < bid_price:
+            raise ValueError(f"ask_price must be >= bid_price, was ask={ask_price} bid={bid_price}")
+        self = _new(cls)
+        _set(self, "symbol", symbol)
+        _set(self, "bid_price", bid_price)
+        _set(self, "bid_size", bid_size)
+        _set(self, "ask_price", ask_price)
+        _set(self, "ask_size", ask_size)
+        _set(self, "ts_event", ts_event)
+        _set(self, "ts_init", ts_init)
+        return self
 
     @property
     def mid(self) -> float:

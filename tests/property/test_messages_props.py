@@ -120,3 +120,48 @@ def test_constructing_invalid_messages_raises_value_error_naming_the_field() -> 
             ts_event=0,
             ts_init=0,
         )
+
+
+finite_or_not = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.0, -0.0, -1.0, 1e-300, math.inf])
+)
+symbol_like = st.one_of(
+    st.sampled_from(["AAPL", "BTC/USD", "aapl", "", "A" * 40, "BRK.B"]), st.text(max_size=6)
+)
+
+
+def _outcome(build):
+    try:
+        return build()
+    except ValueError:
+        return "rejected"
+
+
+@given(symbol_like, finite_or_not, finite_or_not, st.integers(0, 2**62))
+def test_trade_checked_constructor_decides_exactly_like_the_validated_one(symbol, price, size, ts) -> None:
+    fast = _outcome(lambda: m.TradeReceived.checked(symbol, price, size, 7, ts, ts))
+    slow = _outcome(
+        lambda: m.TradeReceived(symbol=symbol, price=price, size=size, trade_id=7, ts_event=ts, ts_init=ts)
+    )
+
+    assert fast == slow
+
+
+@given(symbol_like, finite_or_not, finite_or_not, finite_or_not, finite_or_not)
+def test_quote_checked_constructor_decides_exactly_like_the_validated_one(
+    symbol, bid, bid_size, ask, ask_size
+) -> None:
+    fast = _outcome(lambda: m.QuoteReceived.checked(symbol, bid, bid_size, ask, ask_size, 1, 2))
+    slow = _outcome(
+        lambda: m.QuoteReceived(
+            symbol=symbol,
+            bid_price=bid,
+            bid_size=bid_size,
+            ask_price=ask,
+            ask_size=ask_size,
+            ts_event=1,
+            ts_init=2,
+        )
+    )
+
+    assert fast == slow

@@ -365,6 +365,8 @@ class FrameDecoder:
         append = out.append
         controls: list[dict[str, object]] = []
         parse_ts = self._parse_ts
+        quote = QuoteReceived.checked
+        trade = TradeReceived.checked
         item: Any  # wire data: a wrong shape raises below and is counted
         for item in items:
             try:
@@ -372,27 +374,27 @@ class FrameDecoder:
                 if kind == "q":
                     t = item["t"]
                     append(
-                        QuoteReceived(
-                            symbol=item["S"],
-                            bid_price=float(item["bp"]),
-                            bid_size=float(item["bs"]),
-                            ask_price=float(item["ap"]),
-                            ask_size=float(item["as"]),
-                            ts_event=t if t.__class__ is int else parse_ts(t),
-                            ts_init=ts_init,
+                        quote(
+                            item["S"],
+                            float(item["bp"]),
+                            float(item["bs"]),
+                            float(item["ap"]),
+                            float(item["as"]),
+                            t if t.__class__ is int else parse_ts(t),
+                            ts_init,
                         )
                     )
                 elif kind == "t":
                     t = item["t"]
                     trade_id = item.get("i", 0)
                     append(
-                        TradeReceived(
-                            symbol=item["S"],
-                            price=float(item["p"]),
-                            size=float(item["s"]),
-                            trade_id=trade_id if trade_id.__class__ is int else int(trade_id or 0),
-                            ts_event=t if t.__class__ is int else parse_ts(t),
-                            ts_init=ts_init,
+                        trade(
+                            item["S"],
+                            float(item["p"]),
+                            float(item["s"]),
+                            trade_id if trade_id.__class__ is int else int(trade_id or 0),
+                            t if t.__class__ is int else parse_ts(t),
+                            ts_init,
                         )
                     )
                 elif kind == "b":
