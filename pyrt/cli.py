@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, TextIO
 
+import orjson
 import trio
 
 from .config import load_config, parse_override
+from .control import ControlError, ControlRequest, send_command
 from .errors import ConfigError, DecodeError, JournalError, SupervisionError
 from .modes.tree import RunStatus, RunSummary
 
@@ -91,6 +93,22 @@ def _build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
 
+    for name, text in (
+        ("halt", "kill switch: the running pyrt run approves nothing new"),
+        ("reduce", "the running pyrt run approves only orders that reduce exposure"),
+        ("resume", "back to normal trading (or to reduce-only while the daily loss is breached)"),
+        ("status", "print the running pyrt run's trading state, limits and P&L per symbol"),
+    ):
+        op = sub.add_parser(name, help=text)
+        op.add_argument("--config", type=Path, help="the run's config file (to find its data_dir)")
+        op.add_argument("--socket", type=Path, help="the control socket (default <data_dir>/pyrt.sock)")
+        if name != "status":
+            op.add_argument("--reason", help="why (journaled)")
+        if name == "halt":
+            op.add_argument(
+                "--cancel-orders", action="store_true", help="also cancel open orders at the venue"
+            )
+
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -137,7 +155,7 @@ def _print_summary(summary: RunSummary, out: TextIO) -> None:
         f"signals {st.count('signal.generated')}, approved {st.count('risk.approved')}, "
         f"rejected {st.count('risk.rejected')}, orders {st.count('order.submitted')}, "
         f"fills {st.count('order.filled')}, order rejections {st.count('order.rejected')}, "
-        f"actor restarts {st.restarts}",
+        f"actor restarts {st.restarts}, trading state {st.trading_state}",
         file=out,
     )
     if st.positions:
@@ -186,16 +204,21 @@ async def _run_until_signal(args: argparse.Namespace) -> int:
         print(_format_status(status), file=out, flush=True)
 
     stop = trio.Event()
+    send_command, commands = trio.open_memory_channel[ControlRequest](16)
     async with trio.open_nursery() as nursery:
 
-        async def stop_on_signal() -> None:
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async def on_signals() -> None:
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGUSR1) as signals:
                 async for signum in signals:
+                    if signum == signal.SIGUSR1:
+                        print("SIGUSR1: halting new orders (kill switch)", file=out, flush=True)
+                        await send_command.send(ControlRequest(command="halt", reason="SIGUSR1 kill switch"))
+                        continue
                     print(f"\n{signal.Signals(signum).name}: stopping", file=out, flush=True)
                     stop.set()
                     return
 
-        nursery.start_soon(stop_on_signal)
+        nursery.start_soon(on_signals)
         summary = await run_live(
             config,
             journal_path=args.journal,
@@ -204,6 +227,7 @@ async def _run_until_signal(args: argparse.Namespace) -> int:
             on_started=started,
             stop=stop,
             live=args.live,
+            commands=commands,
         )
         nursery.cancel_scope.cancel()
     if summary is None:  # pragma: no cover - cancelled before the tree returned
@@ -260,6 +284,25 @@ def _cmd_journal_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_control(args: argparse.Namespace) -> int:
+    from .modes.live import control_socket_path
+
+    try:
+        path = args.socket or control_socket_path(load_config(args.config))
+        reply = send_command(
+            path,
+            args.command,
+            reason=getattr(args, "reason", None),
+            cancel_orders=getattr(args, "cancel_orders", False),
+        )
+    except (ControlError, ConfigError) as exc:
+        print(f"pyrt {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    reply.pop("ok", None)
+    print(orjson.dumps(reply, option=orjson.OPT_INDENT_2).decode())
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``pyrt`` command line; return the exit code."""
     parser = _build_parser()
@@ -285,6 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         logging.getLogger("pyrt.venues.local").setLevel(min(level, logging.INFO))  # show its URLs
         return run_venue_cli(args.venue_args)
+    if args.command in ("halt", "reduce", "resume", "status"):
+        return _cmd_control(args)
     if args.command == "version":
         from .modes.live import pyrt_version
 

@@ -204,6 +204,18 @@ supervisor_events = st.builds(
     ts_init=timestamps,
 )
 
+trading_states = st.sampled_from(["active", "reducing", "halted"])
+state_changes = st.builds(
+    m.TradingStateChanged,
+    state=trading_states,
+    previous=trading_states,
+    reason=st.text(),
+    automatic=st.booleans(),
+    cancel_open_orders=st.booleans(),
+    ts_event=timestamps,
+    ts_init=timestamps,
+)
+
 BY_TYPE = {
     m.TradeReceived: trades(),
     m.QuoteReceived: quotes(),
@@ -212,6 +224,7 @@ BY_TYPE = {
     m.SignalGenerated: signals(),
     m.RiskApproved: approvals(),
     m.RiskRejected: rejections(),
+    m.TradingStateChanged: state_changes,
     m.OrderSubmitted: submissions(),
     m.OrderAccepted: accepts(),
     m.OrderFilled: fills(),

@@ -18,6 +18,7 @@ from ..messages import (
     OrderType,
     QuoteReceived,
     RiskApproved,
+    TradingStateChanged,
 )
 from ..orders import OrderTracker
 from ..venues import Broker, VenueOrder
@@ -69,7 +70,7 @@ class ExecutionActor:
         self, ctx: ActorContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         with (
-            ctx.bus.subscribe(RiskApproved, name=self.name) as approvals,
+            ctx.bus.subscribe(RiskApproved, TradingStateChanged, name=self.name) as approvals,
             ctx.bus.subscribe(QuoteReceived, name=f"{self.name}.quotes", policy=Policy.CONFLATE) as quotes,
         ):
             async with trio.open_nursery() as nursery:
@@ -84,10 +85,24 @@ class ExecutionActor:
                 task_status.started()
                 async for batch in approvals:
                     self._apply_quotes(quotes)
-                    for approval in batch:
-                        assert isinstance(approval, RiskApproved)
-                        await self._execute(ctx, approval)
+                    for msg in batch:
+                        if isinstance(msg, RiskApproved):
+                            await self._execute(ctx, msg)
+                        elif isinstance(msg, TradingStateChanged) and msg.cancel_open_orders:
+                            await self._cancel_open_orders(msg.reason)
                 nursery.cancel_scope.cancel()
+
+    async def _cancel_open_orders(self, reason: str) -> None:
+        """Ask the venue to cancel every open order (a halt with cancel); outcomes arrive as updates."""
+        orders = self.tracker.open_orders()
+        logger.error("cancelling %d open order(s): %s", len(orders), reason)
+        for order in orders:
+            if order.venue_order_id is None:
+                continue  # never reached the venue: nothing to cancel there
+            try:
+                await self._broker.cancel_order(order.venue_order_id)
+            except VenueError as exc:
+                logger.error("cancel of %s failed: %s", order.client_order_id, exc)
 
     async def _track_quotes(self, quotes: Subscription) -> None:
         async for batch in quotes:

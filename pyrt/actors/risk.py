@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import final
 
 import trio
 
 from ..bus import Batch, Policy, Subscription
+from ..control import ControlRequest
 from ..messages import (
     BarReceived,
+    Message,
     OrderCanceled,
     OrderFilled,
     OrderRejected,
@@ -15,8 +18,9 @@ from ..messages import (
     RiskRejected,
     SignalGenerated,
     TradeReceived,
+    TradingStateChanged,
 )
-from ..risk import RiskEngine
+from ..risk import RiskEngine, TradingState
 from .base import ActorContext
 
 logger = logging.getLogger(__name__)
@@ -28,7 +32,8 @@ class RiskActor:
 
     Signals and order outcomes travel on a ``block`` subscription (nothing lost); marks come on a
     ``conflate`` one (the latest price per symbol is all risk needs). The engine lives on the actor,
-    so a restart keeps positions and open-order reservations.
+    so a restart keeps positions and open-order reservations. Every change of the trading state
+    (a daily-loss breach, an operator's halt) is published as ``risk.state`` and so journaled.
 
     Args:
         engine: the pre-trade checks, positions and P&L.
@@ -37,6 +42,8 @@ class RiskActor:
     def __init__(self, engine: RiskEngine) -> None:
         self.name = "risk"
         self.engine = engine
+        self._ctx: ActorContext | None = None
+        self._cancel_on_halt = False
 
     async def run(
         self, ctx: ActorContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -47,46 +54,129 @@ class RiskActor:
                 QuoteReceived, TradeReceived, BarReceived, name=f"{self.name}.marks", policy=Policy.CONFLATE
             ) as marks,
         ):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._marks, marks)
-                task_status.started()
-                async for batch in orders:
-                    # apply any waiting marks first, so checks see the freshest prices
-                    try:
-                        self._apply_marks(marks.receive_nowait())
-                    except trio.WouldBlock:
-                        pass
-                    decisions = []
-                    for msg in batch:
-                        if isinstance(msg, SignalGenerated):
-                            decision = self.engine.check(msg, now_ns=ctx.clock.now_ns())
-                            if isinstance(decision, RiskRejected):
-                                logger.warning(
-                                    "rejected %s %s %s: %s (%s)",
-                                    msg.side,
-                                    msg.quantity,
-                                    msg.symbol,
-                                    decision.reason,
-                                    decision.reason_code,
-                                )
-                            decisions.append(decision)
-                        elif isinstance(msg, OrderFilled):
-                            self.engine.on_fill(msg)
-                        elif isinstance(msg, OrderCanceled | OrderRejected):
-                            self.engine.on_order_closed(msg.client_order_id)
-                    if decisions:
-                        await ctx.bus.publish_batch(decisions)
-                nursery.cancel_scope.cancel()
+            self._ctx = ctx
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._marks, ctx, marks)
+                    task_status.started()
+                    async for batch in orders:
+                        # apply any waiting marks first, so checks see the freshest prices
+                        try:
+                            self._apply_marks(marks.receive_nowait(), ctx.clock.now_ns())
+                        except trio.WouldBlock:
+                            pass
+                        out = self._decide(batch, ctx.clock.now_ns())
+                        out.extend(self._state_messages(ctx.clock.now_ns()))
+                        if out:
+                            await ctx.bus.publish_batch(out)
+                    nursery.cancel_scope.cancel()
+            finally:
+                self._ctx = None
 
-    async def _marks(self, marks: Subscription) -> None:
+    def _decide(self, batch: Batch, now: int) -> list[Message]:
+        out: list[Message] = []
+        for msg in batch:
+            if isinstance(msg, SignalGenerated):
+                decision = self.engine.check(msg, now_ns=now)
+                if isinstance(decision, RiskRejected):
+                    logger.warning(
+                        "rejected %s %s %s: %s (%s)",
+                        msg.side,
+                        msg.quantity,
+                        msg.symbol,
+                        decision.reason,
+                        decision.reason_code,
+                    )
+                out.append(decision)
+            elif isinstance(msg, OrderFilled):
+                self.engine.on_fill(msg)
+            elif isinstance(msg, OrderCanceled | OrderRejected):
+                self.engine.on_order_closed(msg.client_order_id)
+        return out
+
+    def _state_messages(self, now: int) -> list[Message]:
+        out: list[Message] = []
+        for change in self.engine.state_changes():
+            cancel = change.state is TradingState.HALTED and self._cancel_on_halt
+            level = logging.ERROR if change.state is not TradingState.ACTIVE else logging.WARNING
+            logger.log(level, "trading state %s -> %s: %s", change.previous, change.state, change.reason)
+            out.append(
+                TradingStateChanged(
+                    state=change.state.value,
+                    previous=change.previous.value,
+                    reason=change.reason,
+                    automatic=change.automatic,
+                    cancel_open_orders=cancel,
+                    ts_event=change.ts_event,
+                    ts_init=now,
+                )
+            )
+        self._cancel_on_halt = False
+        return out
+
+    async def command(self, request: ControlRequest) -> Mapping[str, object]:
+        """Apply an operator command (``halt``, ``reduce``, ``resume``, ``status``); publish the change.
+
+        Raises:
+            RuntimeError: the actor is not running.
+        """
+        ctx = self._ctx
+        if ctx is None:
+            raise RuntimeError("the risk actor is not running")
+        now = ctx.clock.now_ns()
+        if request.command == "halt":
+            self._cancel_on_halt = request.cancel_orders
+            self.engine.halt(request.reason, now_ns=now)
+        elif request.command == "reduce":
+            self.engine.reduce_only(request.reason, now_ns=now)
+        elif request.command == "resume":
+            self.engine.resume(request.reason, now_ns=now)
+        out = self._state_messages(now)
+        if out:
+            await ctx.bus.publish_batch(out)
+        return self.status()
+
+    def status(self) -> dict[str, object]:
+        """Return the trading state, the limits in use and P&L per symbol, as plain data."""
+        engine = self.engine
+        pf = engine.portfolio
+        return {
+            "state": engine.state.value,
+            "state_reason": engine.state_reason,
+            "limits": {k: v for k, v in sorted(_limits(engine).items())},
+            "positions": {
+                p.symbol: {
+                    "quantity": p.quantity,
+                    "avg_price": p.avg_price,
+                    "last_price": p.last_price,
+                    "realized_pnl": p.realized_pnl,
+                    "unrealized_pnl": p.unrealized_pnl,
+                }
+                for p in pf.positions()
+            },
+            "realized_pnl": pf.realized_pnl,
+            "unrealized_pnl": pf.unrealized_pnl,
+            "equity": pf.equity,
+        }
+
+    async def _marks(self, ctx: ActorContext, marks: Subscription) -> None:
         async for batch in marks:
-            self._apply_marks(batch)
+            self._apply_marks(batch, ctx.clock.now_ns())
+            changes = self._state_messages(ctx.clock.now_ns())  # a mark can breach the daily loss
+            if changes:
+                await ctx.bus.publish_batch(changes)
 
-    def _apply_marks(self, batch: Batch) -> None:
+    def _apply_marks(self, batch: Batch, now: int) -> None:
         for msg in batch:
             if isinstance(msg, QuoteReceived):
-                self.engine.on_mark(msg.symbol, msg.mid)
+                self.engine.on_mark(msg.symbol, msg.mid, now_ns=now)
             elif isinstance(msg, TradeReceived):
-                self.engine.on_mark(msg.symbol, msg.price)
+                self.engine.on_mark(msg.symbol, msg.price, now_ns=now)
             elif isinstance(msg, BarReceived):
-                self.engine.on_mark(msg.symbol, msg.close)
+                self.engine.on_mark(msg.symbol, msg.close, now_ns=now)
+
+
+def _limits(engine: RiskEngine) -> dict[str, object]:
+    import attrs
+
+    return {k: sorted(v) if isinstance(v, frozenset) else v for k, v in attrs.asdict(engine.limits).items()}

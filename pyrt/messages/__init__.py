@@ -34,6 +34,7 @@ from .trading import (
     RiskApproved as RiskApproved,
     RiskRejected as RiskRejected,
     SignalGenerated as SignalGenerated,
+    TradingStateChanged as TradingStateChanged,
 )
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "SupervisorEventKind",
     "TimeInForce",
     "TradeReceived",
+    "TradingStateChanged",
     "decode",
     "encode",
     "from_dict",

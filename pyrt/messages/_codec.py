@@ -19,6 +19,7 @@ from .trading import (
     RiskApproved,
     RiskRejected,
     SignalGenerated,
+    TradingStateChanged,
 )
 
 Message: TypeAlias = (
@@ -29,6 +30,7 @@ Message: TypeAlias = (
     | SignalGenerated
     | RiskApproved
     | RiskRejected
+    | TradingStateChanged
     | OrderSubmitted
     | OrderAccepted
     | OrderFilled
@@ -46,6 +48,7 @@ MESSAGE_TYPES: Final[tuple[type[Message], ...]] = (
     SignalGenerated,
     RiskApproved,
     RiskRejected,
+    TradingStateChanged,
     OrderSubmitted,
     OrderAccepted,
     OrderFilled,

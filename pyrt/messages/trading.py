@@ -24,7 +24,15 @@ __all__ = [
     "RiskApproved",
     "RiskRejected",
     "SignalGenerated",
+    "TradingStateChanged",
 ]
+
+TRADING_STATES: frozenset[str] = frozenset({"active", "reducing", "halted"})
+
+
+def _is_trading_state(_inst: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if value not in TRADING_STATES:
+        raise ValueError(f"{attribute.name} must be one of {sorted(TRADING_STATES)}, was {value!r}")
 
 
 def _check_prices(order_type: OrderType, limit_price: float | None, stop_price: float | None) -> None:
@@ -182,5 +190,22 @@ class OrderRejected:
     symbol: str = attrs.field(validator=is_symbol)
     reason: str
     status_code: int | None = None
+    ts_event: int
+    ts_init: int
+
+
+@final
+@attrs.frozen(kw_only=True)
+class TradingStateChanged:
+    """The risk manager's trading state changed: ``active``, ``reducing`` (only orders that shrink
+    exposure pass) or ``halted`` (nothing new). ``automatic`` is set when a limit tripped it
+    (daily loss), clear when an operator did (``pyrt halt``, SIGUSR1)."""
+
+    TOPIC: ClassVar[str] = "risk.state"
+    state: str = attrs.field(validator=_is_trading_state)
+    previous: str = attrs.field(validator=_is_trading_state)
+    reason: str
+    automatic: bool = False
+    cancel_open_orders: bool = False
     ts_event: int
     ts_init: int

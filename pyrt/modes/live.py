@@ -13,8 +13,8 @@ Venues (``config.run.venue``):
 from __future__ import annotations
 
 import contextlib
-import functools
 import datetime as dt
+import functools
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -25,12 +25,13 @@ import trio
 
 from ..clock import WallClock, make_rng
 from ..config import ENV_KEY_ID, ENV_SECRET_KEY, PyrtConfig, config_to_dict
+from ..control import ControlRequest
 from ..errors import ConfigError
 from ..journal import JournalWriter
 from ..venues import Broker, MarketDataFeed
 from .tree import RunStatus, RunSummary, TradingTree
 
-__all__ = ["default_journal_path", "open_live_venue", "pyrt_version", "run_live"]
+__all__ = ["control_socket_path", "default_journal_path", "open_live_venue", "pyrt_version", "run_live"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,11 @@ def pyrt_version() -> str:
         return version("pyrt")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         return "0+unknown"
+
+
+def control_socket_path(config: PyrtConfig) -> Path:
+    """Return where a run with this config serves its control socket."""
+    return config.run.data_dir / "pyrt.sock"
 
 
 def default_journal_path(config: PyrtConfig, now: dt.datetime) -> Path:
@@ -125,8 +131,12 @@ async def run_live(
     on_started: Callable[[Path, str], None] | None = None,
     stop: trio.Event | None = None,
     live: bool = False,
+    commands: trio.MemoryReceiveChannel[ControlRequest] | None = None,
 ) -> RunSummary:
     """Run the trading tree on the wall clock until ``duration`` passes or ``stop`` is set.
+
+    The control socket ``<data_dir>/pyrt.sock`` serves ``pyrt halt``/``resume``/``status``;
+    ``commands`` carries operator commands from the caller (SIGUSR1 → halt).
 
     Raises:
         pyrt.errors.ConfigError: the venue cannot be used as configured (missing keys …).
@@ -149,8 +159,16 @@ async def run_live(
             "config": config_to_dict(config),
         }
         with JournalWriter.create(path, metadata=metadata) as journal:
-            tree = TradingTree(config, feed=feed, broker=broker, clock=clock, rng=rng, journal=journal)
+            tree = TradingTree(
+                config,
+                feed=feed,
+                broker=broker,
+                clock=clock,
+                rng=rng,
+                journal=journal,
+                control_socket=control_socket_path(config),
+            )
             if on_started is not None:
                 on_started(path, description)
-            return await tree.run(duration=duration, on_status=on_status, stop=stop)
+            return await tree.run(duration=duration, on_status=on_status, stop=stop, commands=commands)
     raise AssertionError("unreachable")  # pragma: no cover - the venue context always yields

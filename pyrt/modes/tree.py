@@ -12,7 +12,8 @@ from typing import final
 import attrs
 import trio
 
-from ..actors.base import ActorContext
+from ..actors.base import Actor, ActorContext
+from ..actors.control import ControlActor
 from ..actors.execution import ExecutionActor
 from ..actors.market_data import MarketDataActor
 from ..actors.recorder import RecorderActor
@@ -21,6 +22,7 @@ from ..actors.signal import SignalActor
 from ..bus import Bus
 from ..clock import Clock
 from ..config import PyrtConfig
+from ..control import ControlRequest
 from ..journal import JournalWriter
 from ..portfolio import Portfolio, PositionView
 from ..risk import RiskEngine, RiskLimits
@@ -65,6 +67,8 @@ class RunStatus:
     """Cash plus market value of the positions."""
     restarts: int
     """Actor restarts so far."""
+    trading_state: str
+    """``active``, ``reducing`` or ``halted``."""
 
     def count(self, topic: str) -> int:
         """Messages published on ``topic`` so far."""
@@ -102,6 +106,7 @@ class TradingTree:
             ``config.strategy``.
         virtual_time: the run is on a virtual clock (no worker threads, so the same seed gives the
             same journal).
+        control_socket: where to serve ``pyrt halt``/``resume``/``status``; ``None`` for no socket.
     """
 
     def __init__(
@@ -115,6 +120,7 @@ class TradingTree:
         journal: JournalWriter,
         strategy_factory: Callable[[], Strategy] | None = None,
         virtual_time: bool = False,
+        control_socket: Path | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -129,13 +135,7 @@ class TradingTree:
         risk = config.risk
         self.portfolio = Portfolio(risk.starting_cash)
         self.risk_engine = RiskEngine(
-            RiskLimits(
-                max_order_size=risk.max_order_size,
-                max_position_size=risk.max_position_size,
-                max_daily_loss=risk.max_daily_loss,
-                max_gross_exposure=risk.max_gross_exposure,
-                allowed_symbols=frozenset(config.symbols),
-            ),
+            RiskLimits.from_config(risk, allowed_symbols=config.symbols),
             self.portfolio,
         )
         self.recorder = RecorderActor(journal, sync_interval=None if virtual_time else 1.0)
@@ -147,7 +147,11 @@ class TradingTree:
         self.risk = RiskActor(self.risk_engine)
         self.signal = SignalActor(strategy_factory)
         self.market_data = MarketDataActor(feed, config.symbols, timeframes=[timeframe])
-        actors = (self.recorder, self.execution, self.risk, self.signal, self.market_data)
+        self.control = ControlActor(self.risk, control_socket) if control_socket is not None else None
+        actors: tuple[Actor, ...] = (self.recorder, self.execution, self.risk)
+        if self.control is not None:
+            actors += (self.control,)
+        actors += (self.signal, self.market_data)
         self.supervisor = Supervisor(
             "pyrt",
             [ChildSpec(name=a.name, start=functools.partial(a.run, self.ctx)) for a in actors],
@@ -180,6 +184,7 @@ class TradingTree:
             unrealized_pnl=pf.unrealized_pnl,
             equity=pf.equity,
             restarts=sum(c.restarts for c in self.supervisor.statistics().children),
+            trading_state=self.risk_engine.state.value,
         )
 
     async def run(
@@ -189,10 +194,12 @@ class TradingTree:
         on_status: Callable[[RunStatus], None] | None = None,
         status_interval: float = 1.0,
         stop: trio.Event | None = None,
+        commands: trio.MemoryReceiveChannel[ControlRequest] | None = None,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> RunSummary:
         """Run the tree until ``duration`` seconds pass on its clock, ``stop`` is set, or it fails.
 
+        ``commands`` (e.g. a halt from SIGUSR1) are applied to the risk actor as they arrive.
         Either way the actors are stopped in reverse start order (the recorder last, so the
         journal is complete) and the summary is returned. Cancelling the call stops the tree too,
         but then there is no summary.
@@ -209,6 +216,8 @@ class TradingTree:
                     if stop is not None:
                         nursery.start_soon(self._cancel_on, stop, scope)
                     await nursery.start(self._supervise)
+                    if commands is not None:
+                        nursery.start_soon(self._forward_commands, commands)
                     task_status.started()
                     await trio.sleep_forever()
                 nursery.cancel_scope.cancel()
@@ -217,6 +226,13 @@ class TradingTree:
                 raise group.exceptions[0] from group.exceptions[0].__cause__
             raise
         return self.summary()
+
+    async def _forward_commands(self, commands: trio.MemoryReceiveChannel[ControlRequest]) -> None:
+        async for request in commands:
+            try:
+                await self.risk.command(request)
+            except RuntimeError as exc:  # the risk actor is restarting: say so, do not crash the run
+                logger.error("operator command %s not applied: %s", request.command, exc)
 
     @staticmethod
     async def _cancel_on(stop: trio.Event, scope: trio.CancelScope) -> None:
