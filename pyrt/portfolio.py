@@ -9,6 +9,11 @@ The identity every state satisfies (a property test checks it)::
     realized_pnl + unrealized_pnl == sum over fills of (-side * quantity * price - fee)
                                      + sum over symbols of (quantity * last_price)
                                   == equity - starting_cash
+
+``equity``, ``total_pnl`` and ``gross_exposure`` are kept as running sums, so reading them is O(1)
+in the number of symbols (the risk engine reads them on every check and mark); every
+1,024 updates they are recomputed from the positions, so float drift stays bounded.
+``realized_pnl`` and ``unrealized_pnl`` are summed over the positions when read.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ logger = logging.getLogger(__name__)
 # A quantity within this fraction of the quantities involved is float noise (0.1 + 0.2 - 0.3),
 # not a position: it is snapped to flat so a closed position does not linger as 5e-17 shares
 _FLAT_TOLERANCE: Final = 1e-10
+# Running sums (market value, gross exposure) are recomputed exactly after this many updates
+_RESYNC_EVERY: Final = 1024
 
 
 def _check_price(price: float) -> None:
@@ -122,9 +129,13 @@ class Portfolio:
         "_duplicate_fills",
         "_executions",
         "_fees",
+        "_gross",
+        "_market_value",
         "_marks",
+        "_nonflat",
         "_positions",
         "_starting_cash",
+        "_updates",
     )
 
     def __init__(self, starting_cash: float) -> None:
@@ -137,6 +148,11 @@ class Portfolio:
         self._marks: dict[str, float] = {}
         self._executions: set[str] = set()
         self._duplicate_fills = 0
+        # running sums over positions of quantity * mark and of abs(quantity * mark)
+        self._market_value = 0.0
+        self._gross = 0.0
+        self._updates = 0
+        self._nonflat = 0  # positions with a non-zero quantity
 
     def has_execution(self, execution_id: str) -> bool:
         """Return whether the fill ``execution_id`` has been applied."""
@@ -170,6 +186,7 @@ class Portfolio:
         if pos is None:
             pos = self._positions[fill.symbol] = _Position(fill.symbol)
         old = pos.quantity
+        old_value = old * self._marks.get(fill.symbol, 0.0)
         new = old + signed
         if abs(new) <= _FLAT_TOLERANCE * max(abs(old), abs(signed)):
             new = 0.0
@@ -186,7 +203,12 @@ class Portfolio:
         pos.quantity = new
         pos.realized_pnl -= fill.fee
         pos.fees += fill.fee
-        self._marks.setdefault(fill.symbol, price)
+        new_value = new * self._marks.setdefault(fill.symbol, price)
+        self._nonflat += (new != 0.0) - (old != 0.0)
+        if self._nonflat == 0:  # all flat: the sums are exactly zero, whatever float residue built up
+            self._market_value = self._gross = 0.0
+        else:
+            self._moved(old_value, new_value)
         logger.debug(
             "fill %s %s %s x %s: position %s avg %s",
             fill.execution_id,
@@ -208,11 +230,38 @@ class Portfolio:
             ValueError: ``price`` is not a finite number > 0.
         """
         _check_price(price)
+        old_price = self._marks.get(symbol)
         self._marks[symbol] = price
+        pos = self._positions.get(symbol)
+        if pos is not None and pos.quantity != 0.0:
+            self._moved(pos.quantity * (old_price or 0.0), pos.quantity * price)
+
+    def _moved(self, old_value: float, new_value: float) -> None:
+        # One position's market value changed: update the running sums, resyncing now and then
+        self._updates += 1
+        if self._updates % _RESYNC_EVERY == 0:
+            self._resync()
+            return
+        self._market_value += new_value - old_value
+        self._gross += abs(new_value) - abs(old_value)
+
+    def _resync(self) -> None:
+        market_value = gross = 0.0
+        for pos in self._positions.values():
+            value = pos.quantity * self._marks.get(pos.symbol, 0.0)
+            market_value += value
+            gross += abs(value)
+        self._market_value = market_value
+        self._gross = gross
 
     def last_price(self, symbol: str) -> float | None:
         """Return ``symbol``'s last mark (or first fill price), or None if never priced."""
         return self._marks.get(symbol)
+
+    def quantity(self, symbol: str) -> float:
+        """Return ``symbol``'s signed quantity (0 if never traded); O(1), no snapshot built."""
+        pos = self._positions.get(symbol)
+        return 0.0 if pos is None else pos.quantity
 
     def position(self, symbol: str) -> PositionView:
         """Return a snapshot of ``symbol``'s position (flat and zero if never traded)."""
@@ -270,10 +319,8 @@ class Portfolio:
 
     @property
     def equity(self) -> float:
-        """Cash plus the market value of every position at its last mark."""
-        return self._cash + sum(
-            pos.quantity * self._marks.get(pos.symbol, 0.0) for pos in self._positions.values()
-        )
+        """Cash plus the market value of every position at its last mark (O(1): a running sum)."""
+        return self._cash + self._market_value
 
     @property
     def realized_pnl(self) -> float:
@@ -287,13 +334,13 @@ class Portfolio:
 
     @property
     def total_pnl(self) -> float:
-        """Realized plus unrealized P&L."""
-        return self.realized_pnl + self.unrealized_pnl
+        """Realized plus unrealized P&L, read as ``equity - starting_cash`` (O(1))."""
+        return self._cash + self._market_value - self._starting_cash
 
     @property
     def gross_exposure(self) -> float:
-        """Sum of the absolute market values of all positions."""
-        return sum(abs(pos.quantity * self._marks.get(pos.symbol, 0.0)) for pos in self._positions.values())
+        """Sum of the absolute market values of all positions (O(1): a running sum)."""
+        return self._gross
 
     def statistics(self) -> PortfolioStatistics:
         """Return a snapshot of the portfolio's counters and totals."""
@@ -308,7 +355,7 @@ class Portfolio:
             equity=self.equity,
             realized_pnl=realized,
             unrealized_pnl=unrealized,
-            total_pnl=realized + unrealized,
+            total_pnl=self.total_pnl,
             fees=self._fees,
             gross_exposure=self.gross_exposure,
         )

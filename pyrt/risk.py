@@ -3,33 +3,61 @@
 :class:`RiskEngine` turns each ``signal.generated`` into a ``risk.approved`` or a
 ``risk.rejected`` with a stable reason code, against :class:`RiskLimits` and a
 :class:`~pyrt.portfolio.Portfolio`. An approved order counts as open (its quantity against the
-position limits, its cost against buying power) until it fills or ends.
+position limits, its value against exposure, its cost against buying power) until it fills or
+ends. ``specs/risk.md`` numbers the promises (R1, R2, ...); each has a property test.
 
-Checks run in this order; the first that fails names the rejection:
+Checks run in this order; the first that fails names the rejection (optional limits that are
+``None`` are skipped):
 
-1. ``DUPLICATE_SIGNAL``: the signal's order id was approved before (a redelivered signal).
-2. ``SYMBOL_NOT_ALLOWED``: the symbol is outside ``allowed_symbols``.
-3. ``MAX_ORDER_SIZE``: the order's quantity.
-4. ``MAX_POSITION_SIZE``: ``abs(position + open orders on the same side + this order)``.
-5. ``MAX_DAILY_LOSS``: once the day's P&L is at or below ``-max_daily_loss``, only orders that
-   reduce the position (with the open orders on their side) pass.
-6. ``MAX_OPEN_ORDERS``: orders approved and not yet ended.
-7. ``NO_PRICE``: no limit, stop, reference price or mark to value the order with.
-8. ``MAX_ORDER_NOTIONAL``: quantity × price.
-9. ``MAX_GROSS_EXPOSURE``: the gross exposure once every open order and this one have filled.
-10. ``BUYING_POWER`` (buys): cash minus what open buys have reserved must cover quantity × price.
+1. ``INVALID_INPUT``: a quantity or price that is not a finite number > 0 (defensive: messages
+   are validated at construction).
+2. ``DUPLICATE_SIGNAL``: the signal's order id was approved before (a redelivered signal).
+3. ``TRADING_HALTED``: the engine is :attr:`TradingState.HALTED`.
+4. ``SYMBOL_NOT_ALLOWED``: the symbol is outside ``allowed_symbols``.
+5. ``MAX_ORDER_SIZE``: the order's quantity.
+6. ``MAX_POSITION_SIZE``: ``abs(position + open orders on the same side + this order)``.
+7. ``MAX_DAILY_LOSS`` / ``REDUCE_ONLY``: the engine is :attr:`TradingState.REDUCING` (because the
+   day's loss reached ``max_daily_loss``, or by :meth:`RiskEngine.reduce_only`) and the order,
+   with the open orders on its side, does not shrink the position without flipping it.
+8. ``MAX_OPEN_ORDERS``: orders approved and not yet ended.
+9. ``MAX_ORDERS_PER_SECOND`` / ``MAX_ORDERS_PER_MINUTE``: approvals in the last second / minute.
+10. ``NO_PRICE``: no limit, stop, reference price or mark to value the order with.
+11. ``STALE_MARKET_DATA``: the symbol has no mark within ``max_quote_age_secs`` of ``now_ns``.
+12. ``PRICE_COLLAR``: a limit order's limit price, or the reference price, is more than
+    ``price_collar_bps`` from the symbol's last mark (a fat finger).
+13. ``MAX_ORDER_NOTIONAL``: quantity × price.
+14. ``MAX_POSITION_VALUE``: the projected position of check 6 × price.
+15. ``MAX_GROSS_EXPOSURE``: the gross exposure once every open order and this one have filled.
+16. ``BUYING_POWER`` (buys): cash minus what open buys have reserved must cover quantity × price.
 
-A position or exposure limit never blocks an order that leaves the checked figure smaller than
-it is now (for a position: on the same side, without flipping), so a book already over a
-(lowered) limit can always be reduced.
+An order is valued at its limit price (limit and stop-limit orders); otherwise (market and
+stop orders) at the higher of its reference price and the symbol's last mark, and a stop at no
+less than its stop price. A market order is never valued at zero: with neither a reference price
+nor a mark it is rejected ``NO_PRICE``.
+
+A position, position-value or exposure limit never blocks an order that leaves the checked
+figure smaller than it is now (for a position: on the same side, without flipping), so a book
+already over a (lowered) limit can always be reduced.
+
+Time comes only from the ``now_ns`` the caller passes (never the wall clock), and never goes
+backwards: an earlier ``now_ns`` than one seen before counts as the latest one. The daily loss
+is measured from the start of the trading session, which begins at the first check, mark or
+fill at or after midnight America/New_York.
+
+Every check and update is O(1) in the number of open orders: per-symbol open quantities,
+reservations and exposures are kept as running sums.
 """
 
 from __future__ import annotations
 
+import collections
+import datetime
+import enum
 import hashlib
 import logging
 import math
 import re
+import zoneinfo
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Final, final
 
@@ -38,59 +66,99 @@ import attrs
 from .messages import OrderType, RiskApproved, RiskRejected, Side
 
 if TYPE_CHECKING:
+    from .config import RiskConfig
     from .messages import OrderFilled, SignalGenerated
     from .portfolio import Portfolio
 
 __all__ = [
     "BUYING_POWER",
     "DUPLICATE_SIGNAL",
+    "INVALID_INPUT",
     "MAX_DAILY_LOSS",
     "MAX_GROSS_EXPOSURE",
     "MAX_OPEN_ORDERS",
+    "MAX_ORDERS_PER_MINUTE",
+    "MAX_ORDERS_PER_SECOND",
     "MAX_ORDER_NOTIONAL",
     "MAX_ORDER_SIZE",
     "MAX_POSITION_SIZE",
+    "MAX_POSITION_VALUE",
     "NO_PRICE",
+    "PRICE_COLLAR",
     "REASON_CODES",
+    "REDUCE_ONLY",
+    "SESSION_TIME_ZONE",
+    "STALE_MARKET_DATA",
     "SYMBOL_NOT_ALLOWED",
+    "TRADING_HALTED",
+    "OpenOrderView",
     "RiskEngine",
     "RiskLimits",
     "RiskStatistics",
+    "TradingState",
+    "TradingStateChange",
     "client_order_id_for",
 ]
 
 logger = logging.getLogger(__name__)
 
+INVALID_INPUT: Final = "INVALID_INPUT"
+DUPLICATE_SIGNAL: Final = "DUPLICATE_SIGNAL"
+TRADING_HALTED: Final = "TRADING_HALTED"
+SYMBOL_NOT_ALLOWED: Final = "SYMBOL_NOT_ALLOWED"
 MAX_ORDER_SIZE: Final = "MAX_ORDER_SIZE"
 MAX_POSITION_SIZE: Final = "MAX_POSITION_SIZE"
 MAX_DAILY_LOSS: Final = "MAX_DAILY_LOSS"
-BUYING_POWER: Final = "BUYING_POWER"
-NO_PRICE: Final = "NO_PRICE"
-MAX_ORDER_NOTIONAL: Final = "MAX_ORDER_NOTIONAL"
-MAX_GROSS_EXPOSURE: Final = "MAX_GROSS_EXPOSURE"
-SYMBOL_NOT_ALLOWED: Final = "SYMBOL_NOT_ALLOWED"
+REDUCE_ONLY: Final = "REDUCE_ONLY"
 MAX_OPEN_ORDERS: Final = "MAX_OPEN_ORDERS"
-DUPLICATE_SIGNAL: Final = "DUPLICATE_SIGNAL"
+MAX_ORDERS_PER_SECOND: Final = "MAX_ORDERS_PER_SECOND"
+MAX_ORDERS_PER_MINUTE: Final = "MAX_ORDERS_PER_MINUTE"
+NO_PRICE: Final = "NO_PRICE"
+STALE_MARKET_DATA: Final = "STALE_MARKET_DATA"
+PRICE_COLLAR: Final = "PRICE_COLLAR"
+MAX_ORDER_NOTIONAL: Final = "MAX_ORDER_NOTIONAL"
+MAX_POSITION_VALUE: Final = "MAX_POSITION_VALUE"
+MAX_GROSS_EXPOSURE: Final = "MAX_GROSS_EXPOSURE"
+BUYING_POWER: Final = "BUYING_POWER"
 
 #: Every reason code a :class:`RiskRejected` from this module can carry, in check order.
 REASON_CODES: Final[tuple[str, ...]] = (
+    INVALID_INPUT,
     DUPLICATE_SIGNAL,
+    TRADING_HALTED,
     SYMBOL_NOT_ALLOWED,
     MAX_ORDER_SIZE,
     MAX_POSITION_SIZE,
     MAX_DAILY_LOSS,
+    REDUCE_ONLY,
     MAX_OPEN_ORDERS,
+    MAX_ORDERS_PER_SECOND,
+    MAX_ORDERS_PER_MINUTE,
     NO_PRICE,
+    STALE_MARKET_DATA,
+    PRICE_COLLAR,
     MAX_ORDER_NOTIONAL,
+    MAX_POSITION_VALUE,
     MAX_GROSS_EXPOSURE,
     BUYING_POWER,
 )
+
+SESSION_TIME_ZONE: Final = "America/New_York"
+"""The exchange time zone whose midnight starts a new trading session (and daily loss)."""
+
+_TZ: Final = zoneinfo.ZoneInfo(SESSION_TIME_ZONE)
+_NS: Final = 1_000_000_000
+_SECOND_NS: Final = _NS
+_MINUTE_NS: Final = 60 * _NS
 
 # Limits compare with this relative slack so that float sums (0.1 + 0.2 against 0.3) exactly at
 # a limit pass; anything a real order size can express over the limit still fails
 _SLACK: Final = 1e-12
 # Remaining quantities at or below this fraction of the order are float noise: the order is done
 _DONE_TOLERANCE: Final = 1e-10
+# The engine's running sum of exposures is recomputed exactly after this many updates
+_RESYNC_EVERY: Final = 1024
+_INF: Final = math.inf
 
 _CLIENT_ORDER_ID_PREFIX: Final = "pyrt-"
 _CLIENT_ORDER_ID_MAX: Final = 48
@@ -153,15 +221,99 @@ class RiskLimits:
     max_position_size: float = attrs.field(validator=_positive)
     """Largest absolute quantity per symbol, counting open orders on the same side."""
     max_daily_loss: float = attrs.field(validator=_positive)
-    """Loss (a positive currency amount) at which only reducing orders pass."""
+    """Loss since the session start (a positive currency amount) that switches to REDUCING."""
     max_order_notional: float | None = attrs.field(default=None, validator=_optional_positive)
     """Largest quantity × price of one order."""
+    max_position_value: float | None = attrs.field(default=None, validator=_optional_positive)
+    """Largest absolute position value per symbol, counting open orders on the same side."""
     max_gross_exposure: float | None = attrs.field(default=None, validator=_optional_positive)
     """Largest sum of absolute position values once all open orders have filled."""
     allowed_symbols: frozenset[str] | None = attrs.field(default=None, converter=_to_symbol_set)
     """The only symbols that may be traded."""
     max_open_orders: int | None = attrs.field(default=None, validator=_optional_positive_int)
     """Most orders approved and not yet ended, over all symbols."""
+    max_orders_per_second: int | None = attrs.field(default=None, validator=_optional_positive_int)
+    """Most approvals within any one second."""
+    max_orders_per_minute: int | None = attrs.field(default=None, validator=_optional_positive_int)
+    """Most approvals within any sixty seconds."""
+    price_collar_bps: float | None = attrs.field(default=None, validator=_optional_positive)
+    """Largest distance of a limit or reference price from the last mark, in basis points."""
+    max_quote_age_secs: float | None = attrs.field(default=None, validator=_optional_positive)
+    """Oldest mark (by ``now_ns``) an order may be checked against, in seconds."""
+
+    @classmethod
+    def from_config(cls, config: RiskConfig, *, allowed_symbols: Iterable[str] | None = None) -> RiskLimits:
+        """Build the limits from the ``risk`` section of a configuration.
+
+        Args:
+            config: the section (:class:`pyrt.config.RiskConfig`).
+            allowed_symbols: the only symbols that may be traded (typically ``config.symbols``);
+                None allows any.
+
+        Returns:
+            The limits, with every optional limit the section sets.
+        """
+        return cls(
+            max_order_size=config.max_order_size,
+            max_position_size=config.max_position_size,
+            max_daily_loss=config.max_daily_loss,
+            max_order_notional=config.max_order_notional,
+            max_position_value=config.max_position_value,
+            max_gross_exposure=config.max_gross_exposure,
+            allowed_symbols=allowed_symbols,
+            max_open_orders=config.max_open_orders,
+            max_orders_per_second=config.max_orders_per_second,
+            max_orders_per_minute=config.max_orders_per_minute,
+            price_collar_bps=config.price_collar_bps,
+            max_quote_age_secs=config.max_quote_age_secs,
+        )
+
+
+class TradingState(enum.StrEnum):
+    """What new orders the engine lets through."""
+
+    ACTIVE = "active"
+    """Every order that passes the checks."""
+    REDUCING = "reducing"
+    """Only orders that shrink a position (with the open orders on their side) without flipping it."""
+    HALTED = "halted"
+    """Nothing."""
+
+
+@final
+@attrs.frozen(kw_only=True)
+class TradingStateChange:
+    """One change of :attr:`RiskEngine.state` (or of who holds it), for the journal."""
+
+    state: TradingState
+    """The state from now on."""
+    previous: TradingState
+    """The state before."""
+    reason: str
+    """Why: the operator's words, or the limit that tripped (``MAX_DAILY_LOSS: ...``)."""
+    automatic: bool
+    """Set by the engine (daily loss, new session) rather than by an operator call."""
+    ts_event: int
+    """The engine's time (``now_ns``) at the change."""
+
+
+@final
+@attrs.frozen(kw_only=True)
+class OpenOrderView:
+    """A snapshot of one approved order that has not ended."""
+
+    client_order_id: str
+    """The id the approval carried."""
+    symbol: str
+    """The instrument."""
+    side: Side
+    """Buy or sell."""
+    quantity: float
+    """The approved quantity."""
+    remaining: float
+    """The quantity not yet filled: what still counts against the limits."""
+    price: float
+    """What one unit is valued at for reservations and exposure (> 0)."""
 
 
 @final
@@ -181,32 +333,50 @@ class RiskStatistics:
     """Approved orders not yet filled, canceled or rejected."""
     reserved_cash: float
     """Cash held back for the unfilled part of open buy orders."""
+    projected_gross_exposure: float
+    """Gross exposure once every open order has filled (the worst side per symbol)."""
     daily_pnl: float
-    """Total P&L since the start of the day (or of the engine)."""
+    """Total P&L since the start of the session."""
+    state: TradingState
+    """What new orders pass."""
     reduce_only: bool
-    """Whether the daily loss limit is hit, so only reducing orders pass."""
+    """Whether ``state`` is REDUCING."""
     fills: int
     """Fills applied to the portfolio."""
     duplicate_fills: int
     """Fills ignored because their ``execution_id`` had been applied already."""
     unknown_order_events: int
     """Fills or closes for client order ids with no open order here (applied or ignored)."""
+    invalid_marks: int
+    """Marks ignored because the price was not a finite number > 0."""
+    sessions: int
+    """Trading sessions started since the engine was built (the first one included)."""
 
 
-@attrs.define
 class _OpenOrder:
-    symbol: str
-    side: Side
-    quantity: float
-    remaining: float
-    price: float  # what one unit is valued at for reservations and exposure
+    # A plain slotted class: one is built per approval, on the hot path
+    __slots__ = ("price", "quantity", "remaining", "side", "symbol")
+
+    def __init__(self, symbol: str, side: Side, quantity: float, price: float) -> None:
+        self.symbol = symbol
+        self.side = side
+        self.quantity = quantity
+        self.remaining = quantity
+        self.price = price  # what one unit is valued at for reservations and exposure
 
 
 @attrs.define
 class _SymbolBook:
+    # Running sums over the symbol's open orders, and its term of the engine's gross exposure
     buys: float = 0.0
     sells: float = 0.0
-    price: float = 0.0  # highest valuation among the open orders, when the symbol has no mark
+    reserved: float = 0.0  # remaining x price of the open buys
+    orders: int = 0
+    price: float = 0.0  # highest valuation of an order since the book was last empty (no mark)
+    exposure: float = 0.0  # max(|position + buys|, |position - sells|) x price
+
+
+_EMPTY_BOOK: Final = _SymbolBook()  # read-only stand-in for a symbol with no book yet
 
 
 def _num(value: float) -> str:
@@ -217,13 +387,27 @@ def _exceeds(value: float, limit: float) -> bool:
     return value > limit + _SLACK * max(1.0, abs(limit))
 
 
+def _next_session_ns(now_ns: int) -> int:
+    # The first nanosecond of the day after now_ns's day in the exchange time zone (midnight
+    # always exists in New York: DST moves 02:00)
+    local = datetime.datetime.fromtimestamp(now_ns // _NS, tz=_TZ)
+    start = datetime.datetime.combine(local.date() + datetime.timedelta(days=1), datetime.time(), tzinfo=_TZ)
+    return int(start.timestamp()) * _NS
+
+
+def _threshold(limit: float | None) -> float:
+    # The largest value that passes `limit` (with float slack); inf when the limit is off
+    return _INF if limit is None else limit + _SLACK * max(1.0, abs(limit))
+
+
 @final
 class RiskEngine:
-    """Pre-trade checks against :class:`RiskLimits`, with open-order reservations.
+    """Pre-trade checks against :class:`RiskLimits`, with open-order reservations and a kill switch.
 
     The engine owns the updates to ``portfolio``: feed it every fill (:meth:`on_fill`), every
     order end (:meth:`on_order_closed`) and the marks the run prices positions with
-    (:meth:`on_mark`).
+    (:meth:`on_mark`). The operator's controls are :meth:`halt`, :meth:`reduce_only` and
+    :meth:`resume`; every change of :attr:`state` is queued for :meth:`state_changes`.
 
     Args:
         limits: the limits to enforce.
@@ -233,25 +417,89 @@ class RiskEngine:
     __slots__ = (
         "_approvals",
         "_approved_ids",
+        "_books",
+        "_changes",
         "_checks",
-        "_day_start_pnl",
+        "_collar_limit",
+        "_gross",
+        "_gross_limit",
+        "_invalid_marks",
+        "_last_minute",
+        "_last_second",
         "_limits",
+        "_loss_floor",
+        "_mark_ns",
+        "_max_age_ns",
+        "_notional_limit",
+        "_now_ns",
         "_open",
+        "_open_orders_limit",
+        "_order_size_limit",
+        "_per_minute_limit",
+        "_per_second_limit",
         "_portfolio",
+        "_position_size_limit",
+        "_position_value_limit",
         "_rejections",
+        "_reserved",
+        "_session_end_ns",
+        "_session_start_pnl",
+        "_sessions",
+        "_state",
+        "_state_automatic",
+        "_state_reason",
         "_unknown_order_events",
+        "_unstamped",
+        "_updates",
     )
 
     def __init__(self, limits: RiskLimits, portfolio: Portfolio) -> None:
         self._limits = limits
         self._portfolio = portfolio
         self._open: dict[str, _OpenOrder] = {}
+        self._books: dict[str, _SymbolBook] = {}
         self._approved_ids: set[str] = set()
         self._checks = 0
         self._approvals = 0
         self._rejections = dict.fromkeys(REASON_CODES, 0)
         self._unknown_order_events = 0
-        self._day_start_pnl = 0.0
+        self._invalid_marks = 0
+        self._reserved = 0.0
+        self._gross = 0.0
+        self._updates = 0
+        self._mark_ns: dict[str, int] = {}
+        self._unstamped: set[str] = set()
+        # approval times within the rate windows (None: that limit is off)
+        self._last_second: collections.deque[int] | None = (
+            None if limits.max_orders_per_second is None else collections.deque()
+        )
+        self._last_minute: collections.deque[int] | None = (
+            None if limits.max_orders_per_minute is None else collections.deque()
+        )
+        # the limits as thresholds the hot path compares with (inf when off)
+        self._order_size_limit = _threshold(limits.max_order_size)
+        self._position_size_limit = _threshold(limits.max_position_size)
+        self._notional_limit = _threshold(limits.max_order_notional)
+        self._position_value_limit = _threshold(limits.max_position_value)
+        self._gross_limit = _threshold(limits.max_gross_exposure)
+        self._collar_limit = _threshold(limits.price_collar_bps)
+        self._open_orders_limit = _INF if limits.max_open_orders is None else limits.max_open_orders
+        self._per_second_limit = limits.max_orders_per_second or 0
+        self._per_minute_limit = limits.max_orders_per_minute or 0
+        self._max_age_ns = None if limits.max_quote_age_secs is None else limits.max_quote_age_secs * _NS
+        self._loss_floor = -limits.max_daily_loss
+        self._now_ns: int | None = None
+        self._session_end_ns: int | None = None
+        self._session_start_pnl = portfolio.total_pnl
+        self._sessions = 1
+        self._state = TradingState.ACTIVE
+        self._state_reason = "started"
+        self._state_automatic = True
+        self._changes: list[TradingStateChange] = []
+        for position in portfolio.positions():  # a portfolio carried over from before
+            self._refresh(position.symbol)
+
+    # --- queries ---
 
     @property
     def limits(self) -> RiskLimits:
@@ -264,37 +512,240 @@ class RiskEngine:
         return self._portfolio
 
     @property
+    def state(self) -> TradingState:
+        """What new orders pass: ACTIVE, REDUCING or HALTED."""
+        return self._state
+
+    @property
+    def state_reason(self) -> str:
+        """Why the engine is in its state (the reason of the last change)."""
+        return self._state_reason
+
+    @property
     def daily_pnl(self) -> float:
-        """Total P&L since :meth:`start_new_day` (or since the engine was built)."""
-        return self._portfolio.total_pnl - self._day_start_pnl
+        """Total P&L since the session started (or since the engine was built)."""
+        return self._portfolio.total_pnl - self._session_start_pnl
 
     @property
     def reserved_cash(self) -> float:
         """Cash held back for the unfilled part of open buy orders."""
-        return sum(o.remaining * o.price for o in self._open.values() if o.side is Side.BUY)
+        return self._reserved
+
+    @property
+    def buying_power(self) -> float:
+        """Cash less what open buys have reserved."""
+        return self._portfolio.cash - self._reserved
+
+    @property
+    def projected_gross_exposure(self) -> float:
+        """Gross exposure once every open order has filled, taking the worse side per symbol."""
+        return self._gross
 
     def is_open(self, client_order_id: str) -> bool:
         """Return whether ``client_order_id`` is an approved order that has not ended."""
         return client_order_id in self._open
 
-    def start_new_day(self) -> None:
-        """Measure the daily loss from the current total P&L on (call at the session start)."""
-        self._day_start_pnl = self._portfolio.total_pnl
+    def open_orders(self) -> tuple[OpenOrderView, ...]:
+        """Return snapshots of the approved orders that have not ended, oldest approval first.
+
+        Returns:
+            One view per open order (O(open orders): for reconciliation and cancel-all, not
+            the hot path).
+        """
+        return tuple(
+            OpenOrderView(
+                client_order_id=client_order_id,
+                symbol=order.symbol,
+                side=order.side,
+                quantity=order.quantity,
+                remaining=order.remaining,
+                price=order.price,
+            )
+            for client_order_id, order in self._open.items()
+        )
+
+    def last_mark_ns(self, symbol: str) -> int | None:
+        """Return the engine time of ``symbol``'s last mark, or None (never marked, or not yet stamped)."""
+        return self._mark_ns.get(symbol)
+
+    def state_changes(self) -> list[TradingStateChange]:
+        """Return the state changes since the last call, oldest first, and forget them.
+
+        Returns:
+            One :class:`TradingStateChange` per change of :attr:`state` (or of who holds it);
+            empty if nothing changed.
+        """
+        changes, self._changes = self._changes, []
+        return changes
+
+    # --- time, sessions and the trading state ---
+
+    def _observe(self, now_ns: int | None) -> int:
+        # Advance the engine's time (never backwards) and roll the session; returns the time
+        last = self._now_ns
+        if now_ns is None:
+            return 0 if last is None else last
+        if last is not None and now_ns < last:
+            now_ns = last
+        self._now_ns = now_ns
+        if self._unstamped:
+            for symbol in self._unstamped:
+                self._mark_ns[symbol] = now_ns
+            self._unstamped.clear()
+        end = self._session_end_ns
+        if end is None or now_ns >= end:
+            self._session_end_ns = _next_session_ns(now_ns)
+            if end is not None:
+                self._start_session(now_ns, f"{SESSION_TIME_ZONE} midnight passed")
+                self._check_loss(now_ns)
+        return now_ns
+
+    def _start_session(self, now_ns: int, reason: str) -> None:
+        self._session_start_pnl = self._portfolio.total_pnl
+        self._sessions += 1
+        logger.info("trading session %d started: %s", self._sessions, reason)
+        if self._state is TradingState.REDUCING and self._state_automatic:
+            self._set_state(TradingState.ACTIVE, reason, automatic=True, now_ns=now_ns)
+
+    def start_new_session(self, *, now_ns: int | None = None) -> None:
+        """Measure the daily loss from the current total P&L on, as at a session start.
+
+        A REDUCING state the daily loss set ends (back to ACTIVE); one the operator set stays,
+        and so does HALTED. Sessions start by themselves at midnight America/New_York; this is
+        for callers with their own session calendar.
+
+        Args:
+            now_ns: the clock's time; None uses the latest time the engine has seen.
+        """
+        now = self._observe(now_ns)
+        self._start_session(now, "new session started by the caller")
+        self._check_loss(now)
+
+    def _set_state(self, state: TradingState, reason: str, *, automatic: bool, now_ns: int) -> None:
+        change = TradingStateChange(
+            state=state, previous=self._state, reason=reason, automatic=automatic, ts_event=now_ns
+        )
+        self._state = state
+        self._state_reason = reason
+        self._state_automatic = automatic
+        self._changes.append(change)
+        logger.warning("trading state %s -> %s: %s", change.previous, state, reason)
+
+    def _check_loss(self, now_ns: int) -> None:
+        # A breach of the daily loss limit switches ACTIVE to REDUCING until the next session
+        if self._state is not TradingState.ACTIVE:
+            return
+        daily_pnl = self._portfolio.total_pnl - self._session_start_pnl
+        if daily_pnl <= self._loss_floor:
+            self._set_state(
+                TradingState.REDUCING,
+                f"{MAX_DAILY_LOSS}: daily P&L {_num(daily_pnl)} is at or below -max_daily_loss "
+                f"{_num(-self._limits.max_daily_loss)}",
+                automatic=True,
+                now_ns=now_ns,
+            )
+
+    @staticmethod
+    def _check_reason(reason: str) -> None:
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError(f"reason must be a non-empty string, was {reason!r}")
+
+    def halt(self, reason: str, *, now_ns: int | None = None) -> None:
+        """Stop approving anything (a kill switch) until :meth:`resume` or :meth:`reduce_only`.
+
+        Open orders stay open here; cancelling them at the venue is the caller's business.
+
+        Args:
+            reason: why, for the journal.
+            now_ns: the clock's time; None uses the latest time the engine has seen.
+
+        Raises:
+            ValueError: ``reason`` is empty.
+        """
+        self._check_reason(reason)
+        now = self._observe(now_ns)
+        if self._state is not TradingState.HALTED:
+            self._set_state(TradingState.HALTED, reason, automatic=False, now_ns=now)
+
+    def reduce_only(self, reason: str, *, now_ns: int | None = None) -> None:
+        """Approve only orders that shrink a position, until :meth:`resume` or :meth:`halt`.
+
+        The operator's REDUCING outlasts the session end (a daily-loss REDUCING does not); called
+        in a daily-loss REDUCING it takes that state over.
+
+        Args:
+            reason: why, for the journal.
+            now_ns: the clock's time; None uses the latest time the engine has seen.
+
+        Raises:
+            ValueError: ``reason`` is empty.
+        """
+        self._check_reason(reason)
+        now = self._observe(now_ns)
+        if self._state is not TradingState.REDUCING or self._state_automatic:
+            self._set_state(TradingState.REDUCING, reason, automatic=False, now_ns=now)
+
+    def resume(self, reason: str = "resumed by the operator", *, now_ns: int | None = None) -> None:
+        """Go back to ACTIVE, or to REDUCING if the daily loss limit is still breached.
+
+        Args:
+            reason: why, for the journal.
+            now_ns: the clock's time; None uses the latest time the engine has seen.
+
+        Raises:
+            ValueError: ``reason`` is empty.
+        """
+        self._check_reason(reason)
+        now = self._observe(now_ns)
+        if self._state is not TradingState.ACTIVE:
+            self._set_state(TradingState.ACTIVE, reason, automatic=False, now_ns=now)
+        self._check_loss(now)
+
+    # --- running sums ---
+
+    def _book(self, symbol: str) -> _SymbolBook:
+        book = self._books.get(symbol)
+        if book is None:
+            book = self._books[symbol] = _SymbolBook()
+        return book
+
+    def _refresh(self, symbol: str) -> None:
+        # Recompute the symbol's term of the projected gross exposure
+        book = self._books.get(symbol)
+        if book is None:
+            book = self._books[symbol] = _SymbolBook()
+        portfolio = self._portfolio
+        position = portfolio.quantity(symbol)
+        price = portfolio.last_price(symbol)
+        if price is None:
+            price = book.price
+        exposure = max(abs(position + book.buys), abs(position - book.sells)) * price
+        self._updates += 1
+        if self._updates % _RESYNC_EVERY == 0:
+            book.exposure = exposure
+            self._gross = sum(b.exposure for b in self._books.values())
+        else:
+            self._gross += exposure - book.exposure
+            book.exposure = exposure
+
+    # --- the check ---
 
     def check(self, signal: SignalGenerated, *, now_ns: int) -> RiskApproved | RiskRejected:
         """Decide on one signal; an approval is recorded as an open order.
 
         Args:
             signal: the strategy's order wish.
-            now_ns: the clock's time, stamped on the decision as ``ts_event`` and ``ts_init``.
+            now_ns: the clock's time: stamped on the decision as ``ts_event`` and ``ts_init``,
+                and the time of the rate, staleness and session rules.
 
         Returns:
             A :class:`~pyrt.messages.RiskApproved` carrying ``client_order_id_for(signal_id)``,
             or a :class:`~pyrt.messages.RiskRejected` with the first failing check's code.
         """
         self._checks += 1
+        now = self._observe(now_ns)  # P&L moves only with marks and fills, which check the loss
         client_order_id = client_order_id_for(signal.signal_id)
-        decision = self._decide(signal, client_order_id)
+        decision = self._decide(signal, client_order_id, now)
         if isinstance(decision, tuple):
             code, reason = decision
             self._rejections[code] += 1
@@ -309,156 +760,246 @@ class RiskEngine:
             return RiskRejected(
                 signal=signal, reason_code=code, reason=reason, ts_event=now_ns, ts_init=now_ns
             )
-        self._open[client_order_id] = _OpenOrder(
-            symbol=signal.symbol,
-            side=signal.side,
-            quantity=signal.quantity,
-            remaining=signal.quantity,
-            price=decision,
-        )
+        symbol = signal.symbol
+        quantity = signal.quantity
+        side = signal.side
+        self._open[client_order_id] = _OpenOrder(symbol, side, quantity, decision)
+        book = self._books.get(symbol)
+        if book is None:
+            book = self._books[symbol] = _SymbolBook()
+        if side is Side.BUY:
+            book.buys += quantity
+            cost = quantity * decision
+            book.reserved += cost
+            self._reserved += cost
+        else:
+            book.sells += quantity
+        book.orders += 1
+        if decision > book.price:
+            book.price = decision
+        self._refresh(symbol)
+        if self._last_second is not None:
+            self._last_second.append(now)
+        if self._last_minute is not None:
+            self._last_minute.append(now)
         self._approved_ids.add(client_order_id)
         self._approvals += 1
         logger.debug("signal %s approved as %s", signal.signal_id, client_order_id)
         return RiskApproved(signal=signal, client_order_id=client_order_id, ts_event=now_ns, ts_init=now_ns)
 
-    def _valuation_price(self, signal: SignalGenerated) -> float | None:
-        # A limit bounds what the order can cost; otherwise the price the strategy saw, then
-        # the last mark. A stop trades at or through its trigger, so it is valued at no less
-        price = signal.limit_price
-        if price is None:
-            price = signal.reference_price
-        if price is None:
-            price = self._portfolio.last_price(signal.symbol)
-        if signal.order_type is OrderType.STOP and signal.stop_price is not None:
-            price = signal.stop_price if price is None else max(price, signal.stop_price)
-        return price
-
-    def _symbol_books(self) -> dict[str, _SymbolBook]:
-        books: dict[str, _SymbolBook] = {}
-        for order in self._open.values():
-            book = books.get(order.symbol)
-            if book is None:
-                book = books[order.symbol] = _SymbolBook()
-            if order.side is Side.BUY:
-                book.buys += order.remaining
-            else:
-                book.sells += order.remaining
-            book.price = max(book.price, order.price)
-        return books
-
-    def _decide(self, signal: SignalGenerated, client_order_id: str) -> tuple[str, str] | float:
-        # The first failing check as (reason code, reason), or the price the order is valued at
-        limits = self._limits
+    def _decide(self, signal: SignalGenerated, client_order_id: str, now: int) -> tuple[str, str] | float:
+        # The first failing check as (reason code, reason), or the price the order is valued at.
+        # The hot path: limits are pre-computed thresholds (inf when off), failures build text
         symbol = signal.symbol
         quantity = signal.quantity
+        side = signal.side
+        order_type = signal.order_type
+        limit_price = signal.limit_price
+        stop_price = signal.stop_price
+        reference_price = signal.reference_price
+        if (
+            not 0.0 < quantity < _INF
+            or (limit_price is not None and not 0.0 < limit_price < _INF)
+            or (stop_price is not None and not 0.0 < stop_price < _INF)
+            or (reference_price is not None and not 0.0 < reference_price < _INF)
+        ):
+            return INVALID_INPUT, (
+                f"quantity {quantity!r}, limit_price {limit_price!r}, stop_price {stop_price!r} and "
+                f"reference_price {reference_price!r} must be finite numbers > 0 (or None for the prices)"
+            )
         if client_order_id in self._approved_ids:
             return DUPLICATE_SIGNAL, f"signal {signal.signal_id} was already approved as {client_order_id}"
-        if limits.allowed_symbols is not None and symbol not in limits.allowed_symbols:
+        state = self._state
+        if state is TradingState.HALTED:
+            return TRADING_HALTED, f"trading is halted: {self._state_reason}"
+        limits = self._limits
+        allowed = limits.allowed_symbols
+        if allowed is not None and symbol not in allowed:
             return SYMBOL_NOT_ALLOWED, f"symbol {symbol} is not in allowed_symbols"
-        if _exceeds(quantity, limits.max_order_size):
+        if quantity > self._order_size_limit:
             return (
                 MAX_ORDER_SIZE,
                 f"quantity {_num(quantity)} exceeds max_order_size {_num(limits.max_order_size)}",
             )
 
-        books = self._symbol_books()
-        book = books.get(symbol) or _SymbolBook()
-        position = self._portfolio.position(symbol).quantity
-        if signal.side is Side.BUY:
+        book = self._books.get(symbol) or _EMPTY_BOOK
+        portfolio = self._portfolio
+        position = portfolio.quantity(symbol)
+        if side is Side.BUY:
             same_side_open = book.buys
-            projected = position + book.buys + quantity
+            projected = position + same_side_open + quantity
         else:
             same_side_open = book.sells
-            projected = position - book.sells - quantity
+            projected = position - same_side_open - quantity
+        # the order leaves its side's worst case no bigger than the position now, and not flipped
         shrinks = projected * position >= 0.0 and abs(projected) <= abs(position)
-        if _exceeds(abs(projected), limits.max_position_size) and not shrinks:
+        if abs(projected) > self._position_size_limit and not shrinks:
             return MAX_POSITION_SIZE, (
                 f"projected position {_num(projected)} (position {_num(position)}, open "
-                f"{signal.side} orders {_num(same_side_open)}, order {_num(quantity)}) exceeds "
+                f"{side} orders {_num(same_side_open)}, order {_num(quantity)}) exceeds "
                 f"max_position_size {_num(limits.max_position_size)}"
             )
 
-        daily_pnl = self.daily_pnl
-        if daily_pnl <= -limits.max_daily_loss:
-            reduces = position != 0.0 and (position > 0.0) != (signal.side is Side.BUY)
+        if state is TradingState.REDUCING:
+            reduces = position != 0.0 and (position > 0.0) != (side is Side.BUY)
             if not reduces or _exceeds(same_side_open + quantity, abs(position)):
-                return MAX_DAILY_LOSS, (
-                    f"daily P&L {_num(daily_pnl)} is at or below -max_daily_loss "
-                    f"{_num(-limits.max_daily_loss)}: only orders reducing the position "
-                    f"{_num(position)} pass, order {signal.side} {_num(quantity)} with open "
-                    f"{signal.side} orders {_num(same_side_open)} does not"
+                code = MAX_DAILY_LOSS if self._state_automatic else REDUCE_ONLY
+                return code, (
+                    f"only orders reducing the position {_num(position)} pass "
+                    f"({self._state_reason}); order {side} {_num(quantity)} with open {side} "
+                    f"orders {_num(same_side_open)} does not"
                 )
 
-        if limits.max_open_orders is not None and len(self._open) >= limits.max_open_orders:
+        if len(self._open) >= self._open_orders_limit:
             return MAX_OPEN_ORDERS, (
                 f"open orders {len(self._open)} + 1 exceeds max_open_orders {limits.max_open_orders}"
             )
-
-        price = self._valuation_price(signal)
-        if price is None:
-            return NO_PRICE, (
-                f"{signal.order_type} order for {symbol} has no reference_price and {symbol} has no mark"
-            )
-        notional = quantity * price
-        if limits.max_order_notional is not None and _exceeds(notional, limits.max_order_notional):
-            return MAX_ORDER_NOTIONAL, (
-                f"notional {_num(notional)} ({_num(quantity)} x {_num(price)}) exceeds "
-                f"max_order_notional {_num(limits.max_order_notional)}"
-            )
-
-        if limits.max_gross_exposure is not None:
-            now, after = self._gross_exposures(books, signal, price)
-            if _exceeds(after, limits.max_gross_exposure) and after > now:
-                return MAX_GROSS_EXPOSURE, (
-                    f"projected gross exposure {_num(after)} (now {_num(now)} with open orders) "
-                    f"exceeds max_gross_exposure {_num(limits.max_gross_exposure)}"
+        window = self._last_second
+        if window is not None:
+            while window and window[0] <= now - _SECOND_NS:
+                window.popleft()
+            if len(window) >= self._per_second_limit:
+                return MAX_ORDERS_PER_SECOND, (
+                    f"{len(window)} orders approved in the last second; max_orders_per_second is "
+                    f"{limits.max_orders_per_second}"
+                )
+        window = self._last_minute
+        if window is not None:
+            while window and window[0] <= now - _MINUTE_NS:
+                window.popleft()
+            if len(window) >= self._per_minute_limit:
+                return MAX_ORDERS_PER_MINUTE, (
+                    f"{len(window)} orders approved in the last minute; max_orders_per_minute is "
+                    f"{limits.max_orders_per_minute}"
                 )
 
-        if signal.side is Side.BUY:
-            cash = self._portfolio.cash
-            reserved = self.reserved_cash
-            available = cash - reserved
+        # The valuation: a limit bounds what the order can cost; otherwise the dearer of the price
+        # the strategy saw and the last mark, and a stop at no less than its trigger
+        mark = portfolio.last_price(symbol)
+        price: float | None
+        if order_type is OrderType.LIMIT or order_type is OrderType.STOP_LIMIT:
+            price = limit_price
+        else:
+            price = reference_price
+            if mark is not None and (price is None or mark > price):
+                price = mark
+            if (
+                order_type is OrderType.STOP
+                and stop_price is not None
+                and (price is None or stop_price > price)
+            ):
+                price = stop_price
+        if price is None:
+            return NO_PRICE, (
+                f"{order_type} order for {symbol} has no reference_price and {symbol} has no mark"
+            )
+        max_age_ns = self._max_age_ns
+        if max_age_ns is not None:
+            marked_at = self._mark_ns.get(symbol)
+            if marked_at is None:
+                return STALE_MARKET_DATA, (
+                    f"{symbol} has no mark; max_quote_age_secs is {_num(limits.max_quote_age_secs or 0.0)}"
+                )
+            if now - marked_at > max_age_ns:
+                return STALE_MARKET_DATA, (
+                    f"{symbol}'s last mark is {_num((now - marked_at) / _NS)} s old; max_quote_age_secs "
+                    f"is {_num(limits.max_quote_age_secs or 0.0)}"
+                )
+        collar = self._collar_limit
+        if mark is not None and collar < _INF:
+            # distance in bps: |p - mark| / mark * 10_000 > collar, without dividing
+            band = mark * collar / 10_000.0
+            if order_type is OrderType.LIMIT and limit_price is not None and abs(limit_price - mark) > band:
+                return self._collar_breach("limit_price", limit_price, mark)
+            if reference_price is not None and abs(reference_price - mark) > band:
+                return self._collar_breach("reference_price", reference_price, mark)
+
+        notional = quantity * price
+        if notional > self._notional_limit:
+            return MAX_ORDER_NOTIONAL, (
+                f"notional {_num(notional)} ({_num(quantity)} x {_num(price)}) exceeds "
+                f"max_order_notional {_num(limits.max_order_notional or 0.0)}"
+            )
+        value_price = price if mark is None or price >= mark else mark
+        if abs(projected) * value_price > self._position_value_limit and not shrinks:
+            return MAX_POSITION_VALUE, (
+                f"projected position value {_num(abs(projected) * value_price)} ({_num(projected)} x "
+                f"{_num(value_price)}) exceeds max_position_value {_num(limits.max_position_value or 0.0)}"
+            )
+
+        gross_limit = self._gross_limit
+        if gross_limit < _INF:
+            # this symbol's term, now and with the order, at one price; every other term as kept
+            symbol_price = mark if mark is not None else max(book.price, price)
+            worst_now = max(abs(position + book.buys), abs(position - book.sells))
+            if side is Side.BUY:
+                worst_after = max(abs(projected), abs(position - book.sells))
+            else:
+                worst_after = max(abs(position + book.buys), abs(projected))
+            others = self._gross - book.exposure
+            after = others + worst_after * symbol_price
+            if after > gross_limit and worst_after > worst_now:
+                return MAX_GROSS_EXPOSURE, (
+                    f"projected gross exposure {_num(after)} (now "
+                    f"{_num(others + worst_now * symbol_price)} with open orders) "
+                    f"exceeds max_gross_exposure {_num(limits.max_gross_exposure or 0.0)}"
+                )
+
+        if side is Side.BUY:
+            cash = portfolio.cash
+            available = cash - self._reserved
             if notional > available + _SLACK * max(1.0, abs(available)):
                 return BUYING_POWER, (
                     f"order cost {_num(notional)} ({_num(quantity)} x {_num(price)}) exceeds "
                     f"buying power {_num(available)} (cash {_num(cash)}, reserved by open buys "
-                    f"{_num(reserved)})"
+                    f"{_num(self._reserved)})"
                 )
         return price
 
-    def _gross_exposures(
-        self, books: dict[str, _SymbolBook], signal: SignalGenerated, price: float
-    ) -> tuple[float, float]:
-        # Worst case per symbol once the open orders fill: all buys or all sells first
-        positions = {pos.symbol: pos.quantity for pos in self._portfolio.positions()}
-        now = after = 0.0
-        # sorted: a set's order varies with hash seeds, and so would the float sum's last bits
-        for symbol in sorted(positions.keys() | books.keys() | {signal.symbol}):
-            book = books.get(symbol) or _SymbolBook()
-            position = positions.get(symbol, 0.0)
-            mark = self._portfolio.last_price(symbol)
-            if mark is None:
-                mark = max(book.price, price) if symbol == signal.symbol else book.price
-            worst = max(abs(position + book.buys), abs(position - book.sells))
-            now += worst * mark
-            if symbol == signal.symbol:
-                if signal.side is Side.BUY:
-                    worst = max(abs(position + book.buys + signal.quantity), abs(position - book.sells))
-                else:
-                    worst = max(abs(position + book.buys), abs(position - book.sells - signal.quantity))
-            after += worst * mark
-        return now, after
+    def _collar_breach(self, name: str, price: float, mark: float) -> tuple[str, str]:
+        distance_bps = abs(price - mark) / mark * 10_000.0
+        return PRICE_COLLAR, (
+            f"{name} {_num(price)} is {_num(distance_bps)} bps from the last mark {_num(mark)}; "
+            f"price_collar_bps is {_num(self._limits.price_collar_bps or 0.0)}"
+        )
 
-    def on_fill(self, fill: OrderFilled) -> None:
+    # --- order outcomes and marks ---
+
+    def _release(self, order: _OpenOrder, quantity: float) -> None:
+        # Take `quantity` of the order's remaining quantity off its symbol's running sums
+        book = self._book(order.symbol)
+        if order.side is Side.BUY:
+            book.buys -= quantity
+            cost = quantity * order.price
+            book.reserved -= cost
+            self._reserved -= cost
+        else:
+            book.sells -= quantity
+        order.remaining -= quantity
+
+    def _close(self, client_order_id: str, order: _OpenOrder) -> None:
+        self._release(order, order.remaining)
+        del self._open[client_order_id]
+        book = self._book(order.symbol)
+        book.orders -= 1
+        if book.orders == 0:  # no open order: the sums are exactly zero, whatever float residue
+            self._reserved -= book.reserved
+            book.buys = book.sells = book.reserved = book.price = 0.0
+        if not self._open:
+            self._reserved = 0.0
+
+    def on_fill(self, fill: OrderFilled, *, now_ns: int | None = None) -> None:
         """Apply a fill to the portfolio and shrink its order's reservation.
 
         A fill whose ``execution_id`` was applied before changes nothing. A fill for an order
         this engine did not approve (a manual order, one from before a restart) still moves
-        the portfolio.
+        the portfolio. A fill that takes the daily loss past the limit switches to REDUCING.
 
         Args:
             fill: the execution.
+            now_ns: the clock's time; None uses the latest time the engine has seen.
         """
+        now = self._observe(now_ns)
         duplicate = self._portfolio.has_execution(fill.execution_id)
         self._portfolio.apply_fill(fill)  # a duplicate is counted there
         if duplicate:
@@ -472,33 +1013,71 @@ class RiskEngine:
                 fill.client_order_id,
                 self._unknown_order_events,
             )
-            return
-        # The venue's leaves quantity wins when it is smaller (the venue reduced the order)
-        order.remaining = min(order.remaining - fill.fill_quantity, fill.leaves_quantity)
-        if fill.is_final or order.remaining <= _DONE_TOLERANCE * order.quantity:
-            del self._open[fill.client_order_id]
+        else:
+            # The venue's leaves quantity wins when it is smaller (the venue reduced the order)
+            remaining = min(order.remaining - fill.fill_quantity, fill.leaves_quantity)
+            if fill.is_final or remaining <= _DONE_TOLERANCE * order.quantity:
+                self._close(fill.client_order_id, order)
+            else:
+                self._release(order, order.remaining - remaining)
+        self._refresh(fill.symbol)
+        self._check_loss(now)
 
-    def on_order_closed(self, client_order_id: str) -> None:
+    def on_order_closed(self, client_order_id: str, *, now_ns: int | None = None) -> None:
         """Release the reservation of an order that ended unfilled (canceled, rejected, expired).
 
         Args:
             client_order_id: the order's id; an id with no open order is counted and ignored.
+            now_ns: the clock's time; None uses the latest time the engine has seen.
         """
-        if self._open.pop(client_order_id, None) is None:
+        self._observe(now_ns)
+        order = self._open.get(client_order_id)
+        if order is None:
             self._unknown_order_events += 1
             logger.debug("close of %s, which has no open order here, ignored", client_order_id)
+            return
+        self._close(client_order_id, order)
+        self._refresh(order.symbol)
 
-    def on_mark(self, symbol: str, price: float) -> None:
-        """Mark ``symbol`` at ``price`` in the portfolio.
+    def on_mark(self, symbol: str, price: float, *, now_ns: int | None = None) -> bool:
+        """Mark ``symbol`` at ``price``: P&L, exposure, the price collar and staleness use it.
 
-        Raises:
-            ValueError: ``price`` is not a finite number > 0.
+        A price that is not a finite number > 0 is ignored, counted in
+        ``statistics().invalid_marks`` and logged. A mark that takes the daily loss past the
+        limit switches to REDUCING.
+
+        Args:
+            symbol: the instrument.
+            price: a quote's mid, a trade's price or a bar's close.
+            now_ns: the clock's time of the mark, for the staleness check and the session;
+                None stamps it with the time of the next call that passes one.
+
+        Returns:
+            Whether the mark was applied.
         """
+        if not (0.0 < price < _INF):  # NaN fails too
+            self._invalid_marks += 1
+            logger.warning(
+                "mark %r for %s ignored: not a finite price > 0 (%d so far)",
+                price,
+                symbol,
+                self._invalid_marks,
+            )
+            return False
+        now = self._observe(now_ns)
         self._portfolio.mark(symbol, price)
+        if now_ns is None:
+            self._unstamped.add(symbol)
+        else:
+            self._mark_ns[symbol] = now
+        book = self._books.get(symbol)
+        if book is not None or self._portfolio.quantity(symbol) != 0.0:
+            self._refresh(symbol)
+        self._check_loss(now)
+        return True
 
     def statistics(self) -> RiskStatistics:
         """Return a snapshot of the engine's counters."""
-        daily_pnl = self.daily_pnl
         portfolio_stats = self._portfolio.statistics()
         return RiskStatistics(
             checks=self._checks,
@@ -506,10 +1085,14 @@ class RiskEngine:
             rejections=sum(self._rejections.values()),
             rejections_by_reason=dict(self._rejections),
             open_orders=len(self._open),
-            reserved_cash=self.reserved_cash,
-            daily_pnl=daily_pnl,
-            reduce_only=daily_pnl <= -self._limits.max_daily_loss,
+            reserved_cash=self._reserved,
+            projected_gross_exposure=self._gross,
+            daily_pnl=self.daily_pnl,
+            state=self._state,
+            reduce_only=self._state is TradingState.REDUCING,
             fills=portfolio_stats.fills_applied,
             duplicate_fills=portfolio_stats.duplicate_fills,
             unknown_order_events=self._unknown_order_events,
+            invalid_marks=self._invalid_marks,
+            sessions=self._sessions,
         )

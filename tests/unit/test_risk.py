@@ -241,13 +241,13 @@ def test_reduce_only_allows_covering_a_short():
     assert rejected_code(engine, signal(Side.BUY, 50, reference_price=110.0)) is None
 
 
-def test_start_new_day_measures_loss_from_then():
+def test_start_new_session_measures_loss_from_then_and_ends_reducing():
     engine = make_engine(max_daily_loss=1000.0)
     engine.on_fill(outside_fill(Side.BUY, 100, 100.0))
     engine.on_mark("AAPL", 90.0)
     assert rejected_code(engine, signal(Side.BUY, 1)) == MAX_DAILY_LOSS
 
-    engine.start_new_day()
+    engine.start_new_session()
 
     assert engine.daily_pnl == 0.0
     assert rejected_code(engine, signal(Side.BUY, 1)) is None
