@@ -18,7 +18,9 @@ What is stored:
   :class:`pyrt.orders.OrderTracker` (the state spellings are :class:`pyrt.orders.OrderState`'s).
 - ``fills``: every execution once; ``execution_id`` is UNIQUE, so a redelivered fill is a
   no-op (counted in :meth:`Store.statistics` and logged). A fill for an order the store does
-  not know is kept all the same: it moved a position at the venue.
+  not know is kept all the same, since it moved a position at the venue (it is not counted
+  into an order recorded after it). A fill that contradicts its order (symbol, side, venue id)
+  or overfills it is kept as the venue reported it, and logged.
 - ``messages``: every recorded message that changed something, encoded with
   :func:`pyrt.messages.encode`, in order, so an :class:`~pyrt.orders.OrderTracker` or a risk
   engine can be rebuilt by feeding them back (:meth:`Store.messages`).
