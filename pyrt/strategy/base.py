@@ -1,8 +1,12 @@
+"""The :class:`Strategy` base class: callbacks in, signals out, plain synchronous code."""
+
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import ClassVar
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, ClassVar, Final, Self, TypeVar, TypeVarTuple, cast
 
+from ..bars import parse_timeframe
+from ..book import BookManager, OrderBook
 from ..messages import (
     BarReceived,
     BookReceived,
@@ -14,29 +18,103 @@ from ..messages import (
     TimeInForce,
     TradeReceived,
 )
+from ._params import StrategyParams, structure_params
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["Positions", "Strategy"]
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
+QUANTITY_EPSILON: Final = 1e-9
+"""Quantities closer to zero than this count as zero (float residue of fills)."""
+
+
+class Positions(dict[str, float]):
+    """Signed quantity per symbol; a symbol never seen reads as ``0.0`` (and is not added)."""
+
+    def __missing__(self, key: str) -> float:
+        return 0.0
 
 
 class Strategy:
     """Base class of every strategy: override the ``on_*`` callbacks, call :meth:`buy`/:meth:`sell`.
 
-    A strategy is plain synchronous code. The signal actor (live, simulation) or the backtest
-    driver calls its callbacks and collects the signals it produced with :meth:`drain_signals`.
-    Nothing a strategy does reaches a venue before the risk manager approves it.
+    A strategy is plain synchronous code. The signal actor (live, simulation) or a backtest driver
+    calls the ``handle_*`` methods, which keep the strategy's view of the world (positions, pending
+    orders, order books, last prices, the clock) and then call the matching ``on_*`` callback; the
+    driver collects what the strategy produced with :meth:`drain_signals`. Nothing a strategy does
+    reaches a venue before the risk manager approves it.
+
+    Parameters are typed: a strategy declares a nested ``Params`` class (a frozen attrs subclass of
+    :class:`~pyrt.strategy.StrategyParams`, fields declared with :func:`~pyrt.strategy.param`) and
+    takes an instance of it; :meth:`from_params` builds one from config, strictly.
+
+    What a strategy can use:
+
+    - ``self.params``: its validated parameters.
+    - ``self.position[symbol]`` / ``self.pending[symbol]``: signed quantity held (from fills) and
+      signed quantity of its orders still working (signals sent, not yet filled or closed); a
+      symbol never traded reads ``0.0``.
+    - ``self.now_ns``: the driver's clock, stamped on every signal.
+    - :meth:`indicator`: one streaming indicator per symbol and key, created on first use.
+    - :meth:`book`: the symbol's order book (L2 from ``market.book``, L1 from ``market.quote``).
+    - :meth:`last_price`: the last trade, bar close or quote mid seen.
+    - :meth:`signal`, :meth:`buy`, :meth:`sell`, :meth:`target_position`: produce signals.
+    - :meth:`subscribe_bars`: which symbol × timeframe bars it wants (call it in ``__init__``);
+      the signal actor delivers only those. ``params.timeframe`` is subscribed automatically,
+      for the symbols :meth:`traded_symbols` returns.
+
+    Args:
+        params: the strategy's parameters; ``None`` takes the defaults.
+
+    Raises:
+        TypeError: ``params`` is not an instance of the class's ``Params``.
 
     Attributes:
         name: the strategy's name, on every signal it produces.
+        params: the validated parameters.
         position: signed quantity held per symbol, from the fills it was told about.
+        pending: signed quantity of orders sent and not yet filled, canceled or rejected.
+        books: the order books, fed by :meth:`handle_quote` and :meth:`handle_book`.
     """
 
     NAME: ClassVar[str] = "strategy"
+    Params: ClassVar[type[StrategyParams]] = StrategyParams
+    params: StrategyParams
 
-    def __init__(self, *, name: str | None = None) -> None:
-        self.name = name or self.NAME
-        self.position: dict[str, float] = {}
+    def __init__(self, params: StrategyParams | None = None) -> None:
+        if params is None:
+            params = self.Params()
+        elif not isinstance(params, self.Params):
+            raise TypeError(
+                f"{type(self).__name__} takes {self.Params.__qualname__}, was {type(params).__qualname__}"
+            )
+        self.params = params
+        self.name = params.name or self.NAME
+        self.position = Positions()
+        self.pending = Positions()
+        self.books = BookManager()
         self._now_ns = 0
         self._seq = 0
         self._outbox: list[SignalGenerated] = []
         self._last_price: dict[str, float] = {}
+        self._indicators: dict[tuple[str, str], object] = {}
+        self._bar_filter: dict[str | None, frozenset[str] | None] = {}
+        if params.timeframe is not None:
+            self.subscribe_bars(params.timeframe, self.traded_symbols())
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, object]) -> Self:
+        """Build the strategy from config parameters, checked against ``cls.Params``.
+
+        Raises:
+            pyrt.errors.ConfigError: unknown names (listing the expected ones), wrong types or
+                values out of range.
+        """
+        return cls(structure_params(cls.Params, params, owner=cls.__name__))
 
     # -- driver side -------------------------------------------------------------------------
     def set_time(self, now_ns: int) -> None:
@@ -48,43 +126,99 @@ class Strategy:
         out, self._outbox = self._outbox, []
         return out
 
+    def signal_count(self) -> int:
+        """Return how many signals were produced since the last :meth:`drain_signals`."""
+        return len(self._outbox)
+
+    def rollback_signals(self, keep: int) -> list[SignalGenerated]:
+        """Drop the signals produced after the first ``keep`` since the last drain.
+
+        Their quantities are taken out of :attr:`pending` again. The signal actor calls this when a
+        callback raised, so no partial output of that callback escapes.
+
+        Returns:
+            The dropped signals.
+        """
+        dropped = self._outbox[keep:]
+        del self._outbox[keep:]
+        for sig in dropped:
+            self._add_pending(sig.symbol, -sig.side.sign * sig.quantity)
+        return dropped
+
+    def wants_bar(self, bar: BarReceived) -> bool:
+        """Return whether ``bar`` matches :meth:`subscribe_bars` (every bar matches when none was made)."""
+        subscribed = self._bar_filter
+        if not subscribed:
+            return True
+        if bar.timeframe in subscribed:
+            symbols = subscribed[bar.timeframe]
+            if symbols is None or bar.symbol in symbols:
+                return True
+        if None in subscribed:
+            symbols = subscribed[None]
+            return symbols is None or bar.symbol in symbols
+        return False
+
+    def bar_timeframes(self) -> frozenset[str]:
+        """Return the timeframes of the bars subscribed (what the market-data actor must build)."""
+        return frozenset(tf for tf in self._bar_filter if tf is not None)
+
+    def handle_bar(self, bar: BarReceived) -> None:
+        """Record the close as the last price, then call :meth:`on_bar`."""
+        self._last_price[bar.symbol] = bar.close
+        self.on_bar(bar)
+
+    def handle_trade(self, trade: TradeReceived) -> None:
+        """Record the last price, then call :meth:`on_trade`."""
+        self._last_price[trade.symbol] = trade.price
+        self.on_trade(trade)
+
+    def handle_quote(self, quote: QuoteReceived) -> None:
+        """Update the symbol's book (L1) and last price (the mid), then call :meth:`on_quote`."""
+        self._last_price[quote.symbol] = quote.mid
+        self.books.apply(quote)
+        self.on_quote(quote)
+
+    def handle_book(self, book: BookReceived) -> None:
+        """Update the symbol's book (L2) and last price (its mid, if any), then call :meth:`on_book`."""
+        self.books.apply(book)
+        mid = self.books[book.symbol].mid
+        if mid is not None:
+            self._last_price[book.symbol] = mid
+        self.on_book(book)
+
     def handle_fill(self, fill: OrderFilled) -> None:
-        """Track the position, then call :meth:`on_fill`."""
-        self.position[fill.symbol] = self.position.get(fill.symbol, 0.0) + fill.side.sign * fill.fill_quantity
+        """Track the position and what is still pending, then call :meth:`on_fill`."""
+        signed = fill.side.sign * fill.fill_quantity
+        self.position[fill.symbol] = self.position[fill.symbol] + signed
+        self._add_pending(fill.symbol, -signed)
         self.on_fill(fill)
 
     def handle_order_closed(self, symbol: str, side: Side, unfilled_quantity: float) -> None:
         """An order of this strategy ended with ``unfilled_quantity`` never filled; call the hook."""
         if unfilled_quantity > 0:
+            self._add_pending(symbol, -side.sign * unfilled_quantity)
             self.on_order_closed(symbol, side, unfilled_quantity)
 
-    def handle_bar(self, bar: BarReceived) -> None:
-        self._last_price[bar.symbol] = bar.close
-        self.on_bar(bar)
+    def _add_pending(self, symbol: str, quantity: float) -> None:
+        left = self.pending[symbol] + quantity
+        self.pending[symbol] = 0.0 if abs(left) < QUANTITY_EPSILON else left
 
-    def handle_trade(self, trade: TradeReceived) -> None:
-        self._last_price[trade.symbol] = trade.price
-        self.on_trade(trade)
-
-    def handle_quote(self, quote: QuoteReceived) -> None:
-        self._last_price[quote.symbol] = quote.mid
-        self.on_quote(quote)
-
-    # -- author side -------------------------------------------------------------------------
+    # -- author side: callbacks --------------------------------------------------------------
     def on_start(self) -> None:
         """Called once before any data."""
 
     def on_bar(self, bar: BarReceived) -> None:
-        """Called for each closed bar of a subscribed timeframe."""
+        """Called for each closed bar of a subscribed symbol and timeframe."""
 
     def on_trade(self, trade: TradeReceived) -> None:
         """Called for each trade."""
 
     def on_quote(self, quote: QuoteReceived) -> None:
-        """Called for each quote."""
+        """Called for each quote, after the symbol's book was updated."""
 
     def on_book(self, book: BookReceived) -> None:
-        """Called for each order-book frame."""
+        """Called for each order-book frame, after the symbol's book was updated."""
 
     def on_fill(self, fill: OrderFilled) -> None:
         """Called after the position was updated for one of this strategy's fills."""
@@ -95,6 +229,68 @@ class Strategy:
     def on_stop(self) -> None:
         """Called once when the run stops."""
 
+    # -- author side: state ------------------------------------------------------------------
+    def traded_symbols(self) -> Iterable[str] | None:
+        """Return the symbols this strategy trades, or ``None`` for whatever the run streams.
+
+        Override it to restrict the bars of ``params.timeframe`` to those symbols (it is called
+        from ``__init__``, with only :attr:`params` set).
+        """
+        return None
+
+    @property
+    def now_ns(self) -> int:
+        """The driver's clock in epoch nanoseconds (the time stamped on signals)."""
+        return self._now_ns
+
+    def last_price(self, symbol: str) -> float | None:
+        """Return the last trade price, bar close or quote mid seen for ``symbol``."""
+        return self._last_price.get(symbol)
+
+    def book(self, symbol: str) -> OrderBook | None:
+        """Return ``symbol``'s order book, or ``None`` before its first quote or book frame.
+
+        Stocks on Alpaca have no depth feed: their book is L1, one level per side from quotes.
+        """
+        return self.books.get(symbol)
+
+    def indicator(self, symbol: str, key: str, factory: Callable[[*Ts], T], *args: *Ts) -> T:
+        """Return ``symbol``'s indicator named ``key``, created with ``factory(*args)`` on first use.
+
+        For example ``self.indicator(bar.symbol, "rsi", RSI, self.params.period).update(bar.close)``.
+        A key names one indicator per symbol: later calls return the same object whatever
+        ``factory`` they pass. For keyword arguments pass a ``functools.partial``.
+
+        Args:
+            symbol: whose indicator.
+            key: which of the symbol's indicators.
+            factory: builds it (an indicator class from :mod:`pyrt.indicators`, or any callable).
+            *args: positional arguments for ``factory``.
+        """
+        slot = (symbol, key)
+        found = self._indicators.get(slot)
+        if found is None:
+            found = self._indicators[slot] = factory(*args)
+        return cast("T", found)
+
+    def subscribe_bars(self, timeframe: str | None, symbols: Iterable[str] | None = None) -> None:
+        """Ask for the bars of ``timeframe`` (``None``: any) and ``symbols`` (``None``: all).
+
+        Call it in ``__init__``: ``pyrt run`` reads the timeframes before the run starts. Repeated
+        calls add up. With no subscription at all, every bar is delivered.
+
+        Raises:
+            ValueError: ``timeframe`` is not like ``500ms``, ``1s``, ``5m``, ``1h`` or ``1d``.
+        """
+        if timeframe is not None:
+            parse_timeframe(timeframe)
+        wanted = None if symbols is None else frozenset(symbols)
+        if timeframe in self._bar_filter:
+            held = self._bar_filter[timeframe]
+            wanted = None if held is None or wanted is None else held | wanted
+        self._bar_filter[timeframe] = wanted
+
+    # -- author side: orders -----------------------------------------------------------------
     def signal(
         self,
         symbol: str,
@@ -107,10 +303,27 @@ class Strategy:
         time_in_force: TimeInForce = TimeInForce.DAY,
         reference_price: float | None = None,
     ) -> SignalGenerated:
-        """Produce a ``signal.generated``; invalid input raises ``ValueError`` and produces nothing."""
-        self._seq += 1
+        """Produce a ``signal.generated`` and count its quantity as pending.
+
+        Args:
+            symbol: what to trade.
+            side: buy or sell.
+            quantity: how much, > 0.
+            order_type: market (default), limit, stop or stop-limit.
+            limit_price: required for limit and stop-limit orders.
+            stop_price: required for stop and stop-limit orders.
+            time_in_force: day (default), gtc, ioc, fok …
+            reference_price: the price the decision saw; default :meth:`last_price`.
+
+        Returns:
+            The signal (also queued for :meth:`drain_signals`).
+
+        Raises:
+            ValueError: invalid input (``quantity <= 0``, a price missing for the order type …);
+                nothing is produced.
+        """
         sig = SignalGenerated(
-            signal_id=f"{self.name}-{self._now_ns}-{self._seq}",
+            signal_id=f"{self.name}-{self._now_ns}-{self._seq + 1}",
             strategy=self.name,
             symbol=symbol,
             side=side,
@@ -123,18 +336,75 @@ class Strategy:
             ts_event=self._now_ns,
             ts_init=self._now_ns,
         )
+        self._seq += 1
         self._outbox.append(sig)
+        self._add_pending(symbol, side.sign * quantity)
         return sig
 
-    def buy(self, symbol: str, quantity: float, **kwargs: object) -> SignalGenerated:
-        """Produce a buy signal; keyword arguments as in :meth:`signal`."""
-        return self.signal(symbol, Side.BUY, quantity, **kwargs)  # type: ignore[arg-type]  # forwarded keywords are typed by signal()
+    def buy(
+        self,
+        symbol: str,
+        quantity: float,
+        *,
+        order_type: OrderType = OrderType.MARKET,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        time_in_force: TimeInForce = TimeInForce.DAY,
+        reference_price: float | None = None,
+    ) -> SignalGenerated:
+        """Produce a buy signal; arguments as in :meth:`signal`."""
+        return self.signal(
+            symbol,
+            Side.BUY,
+            quantity,
+            order_type=order_type,
+            limit_price=limit_price,
+            stop_price=stop_price,
+            time_in_force=time_in_force,
+            reference_price=reference_price,
+        )
 
-    def sell(self, symbol: str, quantity: float, **kwargs: object) -> SignalGenerated:
-        """Produce a sell signal; keyword arguments as in :meth:`signal`."""
-        return self.signal(symbol, Side.SELL, quantity, **kwargs)  # type: ignore[arg-type]  # forwarded keywords are typed by signal()
+    def sell(
+        self,
+        symbol: str,
+        quantity: float,
+        *,
+        order_type: OrderType = OrderType.MARKET,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        time_in_force: TimeInForce = TimeInForce.DAY,
+        reference_price: float | None = None,
+    ) -> SignalGenerated:
+        """Produce a sell signal; arguments as in :meth:`signal`."""
+        return self.signal(
+            symbol,
+            Side.SELL,
+            quantity,
+            order_type=order_type,
+            limit_price=limit_price,
+            stop_price=stop_price,
+            time_in_force=time_in_force,
+            reference_price=reference_price,
+        )
 
-    @classmethod
-    def from_params(cls, params: Mapping[str, object]) -> Strategy:
-        """Build the strategy from config parameters (override to validate them)."""
-        return cls(**params)  # type: ignore[arg-type]  # subclasses declare their own keyword parameters
+    def target_position(
+        self, symbol: str, target: float, *, reference_price: float | None = None
+    ) -> SignalGenerated | None:
+        """Trade toward holding ``target`` (signed) of ``symbol``, counting orders still pending.
+
+        Sends a market order for ``target - (position + pending)``, or nothing when that is zero,
+        so calling it on every bar with the same target sends one order, not one per bar.
+
+        Args:
+            symbol: what to trade.
+            target: the signed quantity to hold (negative: short).
+            reference_price: as in :meth:`signal`.
+
+        Returns:
+            The signal sent, or ``None`` when already at (or heading to) the target.
+        """
+        difference = target - (self.position[symbol] + self.pending[symbol])
+        if abs(difference) < QUANTITY_EPSILON:
+            return None
+        side = Side.BUY if difference > 0 else Side.SELL
+        return self.signal(symbol, side, abs(difference), reference_price=reference_price)

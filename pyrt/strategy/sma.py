@@ -1,12 +1,14 @@
+"""The reference strategy: a long-only SMA crossover decided on exact integer sums."""
+
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
 from typing import Final, final
 
 import attrs
 
 from ..messages import BarReceived, OrderFilled, Side
+from ._params import StrategyParams, param
 from .base import Strategy
 
 SCALE: Final = 1_000_000  # prices as integer micro-units: crosses are decided on exact sums
@@ -22,6 +24,25 @@ class _SymbolState:
 
 
 @final
+@attrs.frozen(kw_only=True)
+class SmaCrossoverParams(StrategyParams):
+    """Parameters of :class:`SmaCrossover`."""
+
+    fast: int = param(10, ge=1)
+    """Fast SMA period in bars."""
+    slow: int = param(30, ge=2)
+    """Slow SMA period in bars, > ``fast``."""
+    quantity: float = param(100.0, gt=0)
+    """Shares per entry."""
+
+    def __attrs_post_init__(self) -> None:
+        if not 0 < self.fast < self.slow:
+            raise ValueError(
+                f"SMA periods must be integers with 0 < fast < slow, was fast={self.fast} slow={self.slow}"
+            )
+
+
+@final
 class SmaCrossover(Strategy):
     """Long-only SMA crossover (``specs`` reference: ``../shared/specs/sma-crossover.md``).
 
@@ -29,17 +50,29 @@ class SmaCrossover(Strategy):
     with a long position, sell it all. Crosses are decided on exact integer sums (prices scaled to
     micro-units), so ties are exact; an exact tie keeps the previous side.
 
+    Defaults follow the reference spec (10/30 bars, 100 shares); ``pyrt run``'s default config
+    uses ``fast=2 slow=5 quantity=10`` so it trades within seconds on the embedded venue's 0.5 s
+    bars.
+
     Args:
+        params: a :class:`SmaCrossoverParams`; or give its fields as keywords instead.
         fast: fast SMA period in bars.
         slow: slow SMA period in bars (> fast).
         quantity: shares per entry.
         timeframe: which bars it trades on (others are ignored); ``None`` takes any.
+        name: the name on its signals.
+
+    Raises:
+        ValueError: bad parameters.
     """
 
     NAME = "sma_crossover"
+    Params = SmaCrossoverParams
+    params: SmaCrossoverParams
 
     def __init__(
         self,
+        params: SmaCrossoverParams | None = None,
         *,
         fast: int = 10,
         slow: int = 30,
@@ -47,26 +80,20 @@ class SmaCrossover(Strategy):
         timeframe: str | None = None,
         name: str | None = None,
     ) -> None:
-        super().__init__(name=name)
-        if not (isinstance(fast, int) and isinstance(slow, int) and 0 < fast < slow):
-            raise ValueError(
-                f"SMA periods must be integers with 0 < fast < slow, was fast={fast} slow={slow}"
+        if params is None:
+            if not (isinstance(fast, int) and isinstance(slow, int)):
+                raise ValueError(
+                    f"SMA periods must be integers with 0 < fast < slow, was fast={fast} slow={slow}"
+                )
+            params = SmaCrossoverParams(
+                fast=fast, slow=slow, quantity=float(quantity), timeframe=timeframe, name=name
             )
-        if not quantity > 0:
-            raise ValueError(f"quantity must be > 0, was {quantity}")
-        self.fast = fast
-        self.slow = slow
-        self.quantity = float(quantity)
-        self.timeframe = timeframe
+        super().__init__(params)
+        self.fast = params.fast
+        self.slow = params.slow
+        self.quantity = params.quantity
+        self.timeframe = params.timeframe
         self._state: dict[str, _SymbolState] = {}
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, object]) -> SmaCrossover:
-        known = {"fast", "slow", "quantity", "timeframe", "name"}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown SmaCrossover parameter(s) {unknown}; expected some of {sorted(known)}")
-        return cls(**params)  # type: ignore[arg-type]  # checked names; __init__ validates the values
 
     def on_bar(self, bar: BarReceived) -> None:
         if self.timeframe is not None and bar.timeframe != self.timeframe:
