@@ -227,3 +227,39 @@ def test_totals_over_symbols_and_statistics():
     assert stats.cash == pytest.approx(10_000.0 - 40.0 + 100.0 - 0.5)
     assert stats.equity == pytest.approx(10_000.0 + 29.5)
     assert stats.fills_applied == 2
+
+
+def test_quantity_is_signed_and_zero_for_untraded():
+    portfolio = Portfolio(10_000.0)
+    portfolio.apply_fill(fill(Side.SELL, 7, 10.0))
+
+    assert portfolio.quantity("AAPL") == -7
+    assert portfolio.quantity("MSFT") == 0.0
+
+
+def test_running_totals_match_the_positions_across_a_resync():
+    portfolio = Portfolio(1_000_000.0)
+    portfolio.apply_fill(fill(Side.BUY, 3, 10.0, symbol="AAA"))
+    portfolio.apply_fill(fill(Side.SELL, 2, 20.0, symbol="BBB"))
+
+    for n in range(3000):  # past two resyncs of the running sums
+        portfolio.mark("AAA", 10.0 + (n % 7) * 0.1)
+        portfolio.mark("BBB", 20.0 - (n % 5) * 0.1)
+
+    positions = portfolio.positions()
+    market_value = sum(p.market_value for p in positions)
+    assert portfolio.equity == pytest.approx(portfolio.cash + market_value, abs=1e-9)
+    assert portfolio.gross_exposure == pytest.approx(sum(abs(p.market_value) for p in positions), abs=1e-9)
+    assert portfolio.total_pnl == pytest.approx(portfolio.realized_pnl + portfolio.unrealized_pnl, abs=1e-9)
+
+
+def test_totals_are_exactly_zero_once_every_position_is_flat():
+    portfolio = Portfolio(1000.0)
+    portfolio.apply_fill(fill(Side.BUY, 0.1, 100.0, symbol="BTC/USD"))
+    portfolio.apply_fill(fill(Side.BUY, 0.2, 100.0, symbol="BTC/USD"))
+    portfolio.mark("BTC/USD", 123.456)
+
+    portfolio.apply_fill(fill(Side.SELL, 0.3, 110.0, symbol="BTC/USD"))
+
+    assert portfolio.gross_exposure == 0.0
+    assert portfolio.equity == portfolio.cash

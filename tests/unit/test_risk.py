@@ -12,17 +12,27 @@ from pyrt.portfolio import Portfolio
 from pyrt.risk import (
     BUYING_POWER,
     DUPLICATE_SIGNAL,
+    INVALID_INPUT,
     MAX_DAILY_LOSS,
     MAX_GROSS_EXPOSURE,
     MAX_OPEN_ORDERS,
     MAX_ORDER_NOTIONAL,
     MAX_ORDER_SIZE,
+    MAX_ORDERS_PER_MINUTE,
+    MAX_ORDERS_PER_SECOND,
     MAX_POSITION_SIZE,
+    MAX_POSITION_VALUE,
     NO_PRICE,
+    PRICE_COLLAR,
     REASON_CODES,
+    REDUCE_ONLY,
+    STALE_MARKET_DATA,
     SYMBOL_NOT_ALLOWED,
+    TRADING_HALTED,
     RiskEngine,
     RiskLimits,
+    TradingState,
+    TradingStateChange,
     client_order_id_for,
 )
 
@@ -490,3 +500,361 @@ def test_risk_limits_allowed_symbols_normalised_and_string_refused():
         TypeError, match=r"^allowed_symbols must be a collection of symbols, was the string 'AB'$"
     ):
         RiskLimits(max_order_size=1, max_position_size=1, max_daily_loss=1, allowed_symbols="AB")
+
+
+# --- valuation, collar, staleness, rates, position value, bad inputs ---
+
+SECOND = 1_000_000_000
+
+
+@pytest.mark.parametrize(("mark", "expected_code"), [(99.0, None), (101.0, MAX_ORDER_NOTIONAL)])
+def test_market_order_is_valued_at_the_higher_of_reference_and_mark(mark, expected_code):
+    engine = make_engine(max_order_notional=10_000.0)
+    engine.on_mark("AAPL", mark, now_ns=NOW)
+
+    assert rejected_code(engine, signal(quantity=100, reference_price=100.0)) == expected_code
+
+
+def test_open_orders_report_their_valuation():
+    engine = make_engine()
+    engine.on_mark("AAPL", 101.0, now_ns=NOW)
+    market = approve(engine, signal(Side.BUY, 10, reference_price=100.0))
+    limit = approve(
+        engine, signal(Side.SELL, 5, order_type=OrderType.LIMIT, limit_price=99.5, reference_price=100.0)
+    )
+
+    views = {v.client_order_id: v for v in engine.open_orders()}
+
+    assert views[market.client_order_id].price == 101.0
+    assert views[limit.client_order_id].price == 99.5
+    assert views[limit.client_order_id].remaining == 5.0
+    assert engine.reserved_cash == 1010.0
+
+
+@pytest.mark.parametrize(
+    ("limit_price", "reference_price", "code"),
+    [
+        (105.0, None, None),  # exactly 500 bps
+        (105.01, None, PRICE_COLLAR),
+        (94.99, None, PRICE_COLLAR),
+        (100.0, 106.0, PRICE_COLLAR),  # the reference price is collared too
+    ],
+)
+def test_price_collar_against_the_last_mark(limit_price, reference_price, code):
+    engine = make_engine(price_collar_bps=500.0)
+    engine.on_mark("AAPL", 100.0, now_ns=NOW)
+
+    sig = signal(
+        order_type=OrderType.LIMIT, limit_price=limit_price, reference_price=reference_price, quantity=1
+    )
+
+    assert rejected_code(engine, sig) == code
+
+
+def test_price_collar_reason_and_no_collar_without_a_mark():
+    engine = make_engine(price_collar_bps=100.0)
+
+    assert rejected_code(engine, signal(quantity=1, reference_price=500.0)) is None  # nothing to compare
+    engine.on_mark("AAPL", 100.0, now_ns=NOW)
+    decision = engine.check(signal(quantity=1, reference_price=110.0), now_ns=NOW)
+
+    assert isinstance(decision, RiskRejected)
+    assert (
+        decision.reason == "reference_price 110 is 1000 bps from the last mark 100; price_collar_bps is 100"
+    )
+
+
+def test_stale_market_data_boundary_uses_now_ns():
+    engine = make_engine(max_quote_age_secs=2.0)
+    assert rejected_code(engine, signal(quantity=1)) == STALE_MARKET_DATA  # never marked
+    engine.on_mark("AAPL", 100.0, now_ns=NOW)
+
+    fresh = engine.check(signal(quantity=1), now_ns=NOW + 2 * SECOND)
+    stale = engine.check(signal(quantity=1), now_ns=NOW + 2 * SECOND + 1)
+
+    assert isinstance(fresh, RiskApproved)
+    assert isinstance(stale, RiskRejected)
+    assert stale.reason_code == STALE_MARKET_DATA
+    assert stale.reason == "AAPL's last mark is 2.000000001 s old; max_quote_age_secs is 2"
+
+
+def test_mark_without_time_is_stamped_by_the_next_call_with_one():
+    engine = make_engine(max_quote_age_secs=1.0)
+    engine.check(signal(quantity=1, symbol="MSFT"), now_ns=NOW)
+
+    assert engine.on_mark("AAPL", 100.0) is True  # e.g. an actor that passes no time
+    assert engine.last_mark_ns("AAPL") is None
+
+    assert rejected_code_at(engine, signal(quantity=1), NOW + 10 * SECOND) is None
+    assert engine.last_mark_ns("AAPL") == NOW + 10 * SECOND
+    assert rejected_code_at(engine, signal(quantity=1), NOW + 12 * SECOND) == STALE_MARKET_DATA
+
+
+def rejected_code_at(engine: RiskEngine, sig: SignalGenerated, now_ns: int) -> str | None:
+    decision = engine.check(sig, now_ns=now_ns)
+    return decision.reason_code if isinstance(decision, RiskRejected) else None
+
+
+def test_orders_per_second_window_is_half_open_and_counts_approvals_only():
+    engine = make_engine(max_orders_per_second=2)
+    approve(engine, signal(quantity=1))
+    assert rejected_code_at(engine, signal(quantity=1000), NOW) == MAX_ORDER_SIZE  # not counted
+    approve(engine, signal(quantity=1))
+
+    assert rejected_code_at(engine, signal(quantity=1), NOW + SECOND - 1) == MAX_ORDERS_PER_SECOND
+    assert rejected_code_at(engine, signal(quantity=1), NOW + SECOND) is None
+
+
+def test_orders_per_minute_window():
+    engine = make_engine(max_orders_per_minute=3)
+    for k in range(3):
+        assert rejected_code_at(engine, signal(quantity=1), NOW + k * 10 * SECOND) is None
+
+    assert rejected_code_at(engine, signal(quantity=1), NOW + 60 * SECOND - 1) == MAX_ORDERS_PER_MINUTE
+    assert rejected_code_at(engine, signal(quantity=1), NOW + 60 * SECOND) is None
+
+
+def test_time_never_goes_backwards_for_the_rate_limit():
+    engine = make_engine(max_orders_per_second=1)
+    approve_at = engine.check(signal(quantity=1), now_ns=NOW + 5 * SECOND)
+    assert isinstance(approve_at, RiskApproved)
+
+    # an earlier clock reading counts as the latest one seen, not as a fresh window
+    assert rejected_code_at(engine, signal(quantity=1), NOW) == MAX_ORDERS_PER_SECOND
+
+
+def test_max_position_value_counts_same_side_open_orders_and_lets_reductions_through():
+    engine = make_engine(max_position_value=15_000.0, max_order_size=1000.0, max_position_size=1000.0)
+    engine.on_fill(outside_fill(Side.BUY, 100, 100.0))  # 10,000
+    approve(engine, signal(Side.BUY, 50))  # 15,000 once filled
+
+    decision = engine.check(signal(Side.BUY, 1), now_ns=NOW)
+
+    assert isinstance(decision, RiskRejected)
+    assert decision.reason_code == MAX_POSITION_VALUE
+    assert decision.reason == "projected position value 15100 (151 x 100) exceeds max_position_value 15000"
+    assert rejected_code(engine, signal(Side.SELL, 60)) is None
+
+
+def test_max_position_value_uses_the_mark_when_a_limit_is_below_it():
+    engine = make_engine(max_position_value=1_000.0)
+    engine.on_mark("AAPL", 100.0, now_ns=NOW)
+
+    sig = signal(Side.BUY, 15, order_type=OrderType.LIMIT, limit_price=50.0, reference_price=None)
+
+    assert rejected_code(engine, sig) == MAX_POSITION_VALUE  # 15 x 100, not 15 x 50
+
+
+@pytest.mark.parametrize("field", ["quantity", "reference_price"])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -1.0, 0.0])
+def test_signal_with_a_bad_number_is_rejected_invalid_input(field, bad):
+    engine = make_engine()
+    sig = signal(quantity=1)
+    object.__setattr__(sig, field, bad)  # what message validation forbids
+
+    assert rejected_code(engine, sig) == INVALID_INPUT
+    assert engine.statistics().open_orders == 0
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, 0.0, -3.0])
+def test_bad_mark_is_ignored_and_counted(bad):
+    engine = make_engine()
+    engine.on_fill(outside_fill(Side.BUY, 10, 100.0))
+
+    applied = engine.on_mark("AAPL", bad, now_ns=NOW)
+
+    assert applied is False
+    assert engine.portfolio.last_price("AAPL") == 100.0
+    assert engine.statistics().invalid_marks == 1
+    assert engine.portfolio.total_pnl == 0.0
+
+
+# --- trading states ---
+
+
+def test_halt_rejects_everything_and_resume_restores():
+    engine = make_engine()
+    engine.on_fill(outside_fill(Side.BUY, 10, 100.0))
+
+    engine.halt("operator kill switch", now_ns=NOW)
+
+    assert engine.state is TradingState.HALTED
+    decision = engine.check(signal(Side.SELL, 5), now_ns=NOW)  # even a reducing order
+    assert isinstance(decision, RiskRejected)
+    assert (decision.reason_code, decision.reason) == (
+        TRADING_HALTED,
+        "trading is halted: operator kill switch",
+    )
+    engine.resume(now_ns=NOW + 1)
+    assert engine.state is TradingState.ACTIVE
+    assert rejected_code(engine, signal(Side.BUY, 5)) is None
+    assert engine.state_changes() == [
+        TradingStateChange(
+            state=TradingState.HALTED,
+            previous=TradingState.ACTIVE,
+            reason="operator kill switch",
+            automatic=False,
+            ts_event=NOW,
+        ),
+        TradingStateChange(
+            state=TradingState.ACTIVE,
+            previous=TradingState.HALTED,
+            reason="resumed by the operator",
+            automatic=False,
+            ts_event=NOW + 1,
+        ),
+    ]
+    assert engine.state_changes() == []
+
+
+def test_reduce_only_lets_only_shrinking_orders_through_with_its_own_code():
+    engine = make_engine()
+    engine.on_fill(outside_fill(Side.SELL, 30, 100.0))
+
+    engine.reduce_only("wind down", now_ns=NOW)
+
+    assert rejected_code(engine, signal(Side.SELL, 1)) == REDUCE_ONLY
+    assert rejected_code(engine, signal(Side.BUY, 31)) == REDUCE_ONLY  # would flip
+    assert rejected_code(engine, signal(Side.BUY, 30)) is None
+    assert rejected_code(engine, signal(Side.BUY, 1, symbol="MSFT")) == REDUCE_ONLY
+    assert engine.statistics().reduce_only is True
+
+
+def test_repeated_operator_calls_record_no_change():
+    engine = make_engine()
+    engine.halt("a", now_ns=NOW)
+    engine.halt("b", now_ns=NOW)
+    engine.resume(now_ns=NOW)
+    engine.resume(now_ns=NOW)
+
+    assert [(c.state, c.reason) for c in engine.state_changes()] == [
+        (TradingState.HALTED, "a"),
+        (TradingState.ACTIVE, "resumed by the operator"),
+    ]
+
+
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_operator_call_needs_a_reason(reason):
+    engine = make_engine()
+
+    with pytest.raises(ValueError, match=r"^reason must be a non-empty string, was "):
+        engine.halt(reason)
+    assert engine.state is TradingState.ACTIVE
+
+
+def test_daily_loss_breach_switches_to_reducing_and_stays_after_recovery():
+    engine = make_engine(max_daily_loss=1000.0)
+    engine.on_fill(outside_fill(Side.BUY, 100, 100.0), now_ns=NOW)
+
+    engine.on_mark("AAPL", 90.0, now_ns=NOW + 1)
+
+    assert engine.state is TradingState.REDUCING
+    (change,) = engine.state_changes()
+    assert change.automatic
+    assert change.ts_event == NOW + 1
+    assert change.reason == "MAX_DAILY_LOSS: daily P&L -1000 is at or below -max_daily_loss -1000"
+    engine.on_mark("AAPL", 100.0, now_ns=NOW + 2)  # the loss is gone, the state stays
+    assert engine.state is TradingState.REDUCING
+    assert rejected_code(engine, signal(Side.BUY, 1)) == MAX_DAILY_LOSS
+
+
+def test_resume_while_the_daily_loss_is_breached_goes_back_to_reducing():
+    engine = make_engine(max_daily_loss=1000.0)
+    engine.on_fill(outside_fill(Side.BUY, 100, 100.0), now_ns=NOW)
+    engine.on_mark("AAPL", 85.0, now_ns=NOW)
+    engine.state_changes()
+
+    engine.resume("try again", now_ns=NOW + 1)
+
+    assert engine.state is TradingState.REDUCING
+    assert [(c.state, c.automatic) for c in engine.state_changes()] == [
+        (TradingState.ACTIVE, False),
+        (TradingState.REDUCING, True),
+    ]
+
+
+def ny_ns(*args: int) -> int:
+    import datetime
+    import zoneinfo
+
+    return int(datetime.datetime(*args, tzinfo=zoneinfo.ZoneInfo("America/New_York")).timestamp()) * SECOND
+
+
+@pytest.mark.parametrize(
+    ("evening", "midnight"),
+    [
+        ((2024, 1, 10, 23, 59, 59), (2024, 1, 11)),  # EST: 05:00 UTC
+        ((2024, 7, 10, 23, 59, 59), (2024, 7, 11)),  # EDT: 04:00 UTC
+        ((2024, 3, 9, 23, 59, 59), (2024, 3, 10)),  # the night before clocks go forward
+        ((2024, 11, 2, 23, 59, 59), (2024, 11, 3)),  # the night before clocks go back
+    ],
+)
+def test_new_session_starts_at_the_first_event_after_new_york_midnight(evening, midnight):
+    engine = make_engine(max_daily_loss=1000.0)
+    engine.on_fill(outside_fill(Side.BUY, 100, 100.0), now_ns=ny_ns(*evening))
+    engine.on_mark("AAPL", 89.0, now_ns=ny_ns(*evening))  # -1100: REDUCING
+    assert engine.state is TradingState.REDUCING
+
+    engine.on_mark("AAPL", 89.0, now_ns=ny_ns(*midnight) - 1)
+    assert engine.state is TradingState.REDUCING
+    engine.on_mark("AAPL", 88.0, now_ns=ny_ns(*midnight))
+
+    assert engine.state is TradingState.ACTIVE
+    assert engine.daily_pnl == pytest.approx(-100.0)  # measured from the close before midnight
+    assert engine.statistics().sessions == 2
+    changes = engine.state_changes()
+    assert (changes[-1].state, changes[-1].automatic, changes[-1].ts_event) == (
+        TradingState.ACTIVE,
+        True,
+        ny_ns(*midnight),
+    )
+
+
+def test_operator_states_outlast_the_session():
+    engine = make_engine()
+    engine.check(signal(quantity=1), now_ns=ny_ns(2024, 1, 10, 12, 0))
+    engine.halt("investigating", now_ns=ny_ns(2024, 1, 10, 12, 0))
+
+    engine.on_mark("AAPL", 100.0, now_ns=ny_ns(2024, 1, 11, 9, 30))
+
+    assert engine.state is TradingState.HALTED
+    assert engine.statistics().sessions == 2
+
+
+def test_statistics_report_state_and_running_sums():
+    engine = make_engine()
+    engine.on_mark("AAPL", 100.0, now_ns=NOW)
+    approve(engine, signal(Side.BUY, 10))
+    approve(engine, signal(Side.SELL, 4))
+    engine.reduce_only("review", now_ns=NOW)
+
+    stats = engine.statistics()
+
+    assert stats.state is TradingState.REDUCING
+    assert stats.reduce_only is True
+    assert stats.reserved_cash == 1000.0
+    assert stats.projected_gross_exposure == 1000.0  # the worse side: 10 long
+    assert stats.sessions == 1
+
+
+def test_risk_limits_from_config_carries_every_limit():
+    from pyrt.config import RiskConfig
+
+    config = RiskConfig(max_order_notional=None, max_orders_per_second=3, price_collar_bps=25.0)
+
+    limits = RiskLimits.from_config(config, allowed_symbols=["AAPL"])
+
+    assert limits == RiskLimits(
+        max_order_size=500.0,
+        max_position_size=1000.0,
+        max_daily_loss=5000.0,
+        max_order_notional=None,
+        max_position_value=100_000.0,
+        max_gross_exposure=None,
+        allowed_symbols=frozenset({"AAPL"}),
+        max_open_orders=50,
+        max_orders_per_second=3,
+        max_orders_per_minute=200,
+        price_collar_bps=25.0,
+        max_quote_age_secs=60.0,
+    )
