@@ -84,6 +84,33 @@ def test_realized_plus_unrealized_equals_cash_flows_plus_marked_positions(events
             assert math.isclose(portfolio.position(symbol).quantity, quantity, abs_tol=1e-9)
 
 
+@pytest.mark.slow
+@given(events())
+def test_running_totals_equal_sums_over_positions(events):
+    portfolio = Portfolio(1_000_000.0)
+    scale = 1.0
+
+    for event in events:
+        if isinstance(event, OrderFilled):
+            portfolio.apply_fill(event)
+            scale += event.fill_quantity * event.fill_price
+        else:
+            portfolio.mark(*event)
+
+        positions = portfolio.positions()
+        tolerance = 1e-9 * scale
+        market_value = sum(p.market_value for p in positions)
+        assert math.isclose(portfolio.equity, portfolio.cash + market_value, abs_tol=tolerance)
+        assert math.isclose(
+            portfolio.gross_exposure, sum(abs(p.market_value) for p in positions), abs_tol=tolerance
+        )
+        assert math.isclose(
+            portfolio.total_pnl, portfolio.realized_pnl + portfolio.unrealized_pnl, abs_tol=tolerance
+        )
+        for p in positions:
+            assert portfolio.quantity(p.symbol) == p.quantity
+
+
 @attrs.define
 class _Open:
     approval: RiskApproved
