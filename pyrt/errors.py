@@ -6,6 +6,7 @@
     ├── ConfigError(ValueError)    lists every bad key/env var in one message
     ├── DecodeError(ValueError)    frame or journal record that does not structure
     ├── JournalError               a journal file that cannot be opened or is not a journal
+    ├── StoreError                 a store (SQLite) file that cannot be opened or written
     ├── VenueError
     │   ├── TransportError         connect/read/timeout: retryable
     │   ├── RateLimited            HTTP 429: ``.retry_after`` seconds
@@ -28,6 +29,7 @@ __all__ = [
     "JournalError",
     "PyrtError",
     "RateLimited",
+    "StoreError",
     "SupervisionError",
     "TransportError",
     "VenueError",
@@ -73,6 +75,10 @@ class DecodeError(PyrtError, ValueError):
 
 class JournalError(PyrtError):
     """A journal file that cannot be opened, or is not a pyrt journal."""
+
+
+class StoreError(PyrtError):
+    """A store file that cannot be opened or written, or is not a (readable) pyrt store."""
 
 
 class VenueError(PyrtError):

@@ -50,7 +50,7 @@ from typing import Final, Literal, NamedTuple, final
 
 import attrs
 
-from .errors import PyrtError
+from .errors import StoreError
 from .messages import (
     Message,
     OrderAccepted,
@@ -178,13 +178,6 @@ _FILL_COLUMNS: Final = (
     "client_order_id, venue_order_id, execution_id, symbol, side, fill_price, fill_quantity, "
     "cumulative_quantity, leaves_quantity, fee, ts_event, ts_init"
 )
-
-
-class StoreError(PyrtError):
-    """A store file that cannot be opened or written, or is not a (readable) pyrt store."""
-
-    # Belongs in pyrt.errors next to JournalError (this module re-exports it from there once
-    # it moves, so ``pyrt.store.StoreError`` keeps working)
 
 
 @final
