@@ -101,7 +101,7 @@ def param(
     def check(_inst: object, attribute: attrs.Attribute[T], value: T) -> None:
         problem: str | None = None
         if choices is not None and value not in choices:
-            problem = f"must be one of {sorted(map(repr, choices))}"
+            problem = f"must be one of {', '.join(sorted(map(repr, choices)))}"
         elif isinstance(value, int | float) and not isinstance(value, bool):
             problem = _range_problem(value, gt=gt, ge=ge, lt=lt, le=le)
         if problem is not None:

@@ -1,0 +1,266 @@
+"""The signal actor on a real Bus and trio's MockClock: dispatch, filtering, books, isolation, restart."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+
+import pytest
+import trio
+import trio.testing
+
+from pyrt.actors.base import ActorContext
+from pyrt.actors.signal import SignalActor
+from pyrt.bus import Bus, Subscription
+from pyrt.clock import VirtualClock
+from pyrt.messages import (
+    BarReceived,
+    BookLevel,
+    BookReceived,
+    OrderFilled,
+    QuoteReceived,
+    RiskApproved,
+    Side,
+    SignalGenerated,
+)
+from pyrt.strategy import SmaCrossover, Strategy
+from pyrt.supervisor import ChildSpec, Supervisor
+
+START_NS = 1_700_000_000 * 1_000_000_000
+
+
+def bar(close: float, *, symbol: str = "AAPL", timeframe: str = "1s", i: int = 0) -> BarReceived:
+    return BarReceived(
+        symbol=symbol,
+        timeframe=timeframe,
+        open=close,
+        high=close,
+        low=close,
+        close=close,
+        volume=10.0,
+        ts_event=i,
+        ts_init=i,
+    )
+
+
+def context(bus: Bus) -> ActorContext:
+    return ActorContext(bus=bus, clock=VirtualClock(START_NS), rng=random.Random(0))
+
+
+def drain(sub: Subscription) -> list[SignalGenerated]:
+    out: list[SignalGenerated] = []
+    while True:
+        try:
+            batch = sub.receive_nowait()
+        except trio.WouldBlock:
+            return out
+        out.extend(m for m in batch if isinstance(m, SignalGenerated))
+
+
+class Recorder(Strategy):
+    """Buys one share per bar; remembers every bar and quote it was given."""
+
+    NAME = "recorder"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[object] = []
+
+    def on_start(self) -> None:
+        self.buy("SPY", 1, reference_price=400.0)
+
+    def on_bar(self, bar: BarReceived) -> None:
+        self.seen.append(bar)
+        self.buy(bar.symbol, 1)
+
+
+class Boom(Strategy):
+    """Buys one share per bar and raises on a close of 13, after a signal of its own."""
+
+    NAME = "boom"
+
+    def on_bar(self, bar: BarReceived) -> None:
+        self.buy(bar.symbol, 1)
+        if bar.close == 13:
+            self.buy(bar.symbol, 99)  # a partial signal that must not escape
+            raise RuntimeError("strategy bug")
+
+
+async def test_bars_in_give_the_strategys_signals_out_stamped_with_the_clock(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    bus = Bus()
+    signals = bus.subscribe("signal.", name="test")
+    actor = SignalActor(lambda: SmaCrossover(fast=1, slow=2, quantity=5))
+    closes = [10.0, 9.0, 11.0, 12.0, 8.0, 9.0, 7.0, 10.0]
+    reference = SmaCrossover(fast=1, slow=2, quantity=5)
+    for i, c in enumerate(closes):
+        reference.set_time(START_NS + 1_000_000_000)
+        reference.handle_bar(bar(c, i=i))
+    expected = reference.drain_signals()
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run, context(bus))
+        await trio.sleep(1.0)
+        await bus.publish_batch([bar(c, i=i) for i, c in enumerate(closes)])
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+
+    got = drain(signals)
+    assert got == expected
+    assert [s.side for s in got] == [Side.BUY, Side.SELL, Side.BUY, Side.SELL, Side.BUY]
+    assert {s.ts_event for s in got} == {START_NS + 1_000_000_000}
+    assert actor.signals == 5
+
+
+async def test_strategy_raising_logs_the_message_drops_its_partial_signals_and_propagates(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    bus = Bus()
+    signals = bus.subscribe("signal.", name="test")
+    actor = SignalActor(Boom)
+    batch = [bar(11.0), bar(12.0), bar(13.0), bar(14.0)]
+
+    with pytest.RaisesGroup(
+        pytest.RaisesExc(RuntimeError, check=lambda exc: str(exc) == "strategy bug")
+    ) as info:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(actor.run, context(bus))
+            await bus.publish_batch(batch)
+
+    got = drain(signals)
+    assert [s.quantity for s in got] == [1, 1]  # bars 11 and 12; bar 13's two signals were rolled back
+    (record,) = [r for r in caplog.records if r.name == "pyrt.strategy.driver"]
+    assert record.levelno == logging.ERROR
+    assert record.args == ("boom", batch[2])  # logged with the message that caused it
+    assert record.exc_info is not None
+    (error,) = info.value.exceptions
+    assert repr(batch[2]) in error.__notes__[0]
+
+
+async def test_only_subscribed_symbols_and_timeframes_reach_the_strategy(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    strategy = Recorder()
+    strategy.subscribe_bars("1s", ["AAPL"])
+    strategy.subscribe_bars("1m")
+    bus = Bus()
+    wanted = [bar(1.0, timeframe="1s"), bar(2.0, symbol="MSFT", timeframe="1m")]
+    unwanted = [bar(3.0, symbol="MSFT", timeframe="1s"), bar(4.0, timeframe="5m")]
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(SignalActor(lambda: strategy).run, context(bus))
+        await bus.publish_batch([wanted[0], unwanted[0], wanted[1], unwanted[1]])
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+
+    assert strategy.seen == wanted
+
+
+async def test_quotes_and_book_frames_keep_the_strategys_books(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    strategy = Recorder()
+    bus = Bus()
+    quote = QuoteReceived(
+        symbol="AAPL", bid_price=99.0, bid_size=300, ask_price=99.02, ask_size=100, ts_event=0, ts_init=0
+    )
+    snapshot = BookReceived(
+        symbol="BTC/USD",
+        bids=(BookLevel(price=50_000.0, size=1.0),),
+        asks=(BookLevel(price=50_010.0, size=3.0),),
+        reset=True,
+        ts_event=0,
+        ts_init=0,
+    )
+    delta = BookReceived(symbol="BTC/USD", bids=(BookLevel(price=50_005.0, size=2.0),), ts_event=0, ts_init=0)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(SignalActor(lambda: strategy).run, context(bus))
+        await bus.publish_batch([quote, snapshot])
+        await bus.publish(delta)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+
+    aapl, btc = strategy.book("AAPL"), strategy.book("BTC/USD")
+    assert aapl is not None
+    assert btc is not None
+    assert aapl.imbalance(1) == pytest.approx(0.5)
+    assert btc.best_bid == (50_005.0, 2.0)
+    assert btc.imbalance(5) == pytest.approx(0.0)
+    assert strategy.last_price("BTC/USD") == 50_007.5
+
+
+async def test_fills_of_the_strategys_approved_orders_update_its_position(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    strategy = Recorder()
+    bus = Bus()
+    signals = bus.subscribe("signal.", name="test")
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(SignalActor(lambda: strategy).run, context(bus))
+        await bus.publish(bar(10.0))
+        await trio.testing.wait_all_tasks_blocked()
+        opening, sig = drain(signals)  # on_start's signal went out with the first batch
+        await bus.publish(RiskApproved(signal=sig, client_order_id="c1", ts_event=0, ts_init=0))
+        await bus.publish(
+            OrderFilled(
+                client_order_id="c1",
+                venue_order_id="v1",
+                execution_id="e1",
+                symbol="AAPL",
+                side=Side.BUY,
+                fill_price=10.0,
+                fill_quantity=1.0,
+                cumulative_quantity=1.0,
+                leaves_quantity=0.0,
+                ts_event=0,
+                ts_init=0,
+            )
+        )
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+
+    assert (opening.symbol, opening.reference_price) == ("SPY", 400.0)
+    assert strategy.position == {"AAPL": 1.0}
+    assert strategy.pending == {"AAPL": 0.0, "SPY": 1.0}  # SPY was never approved
+
+
+async def test_supervisor_restarts_a_crashed_strategy_fresh_from_the_factory(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    built: list[Strategy] = []
+
+    def factory() -> Strategy:
+        strategy = Boom() if not built else Recorder()
+        built.append(strategy)
+        return strategy
+
+    bus = Bus()
+    signals = bus.subscribe("signal.", name="test")
+    ctx = context(bus)
+    actor = SignalActor(factory)
+    supervisor = Supervisor(
+        "test",
+        [ChildSpec(name="signal", start=functools.partial(actor.run, ctx))],
+        clock=ctx.clock,
+        heartbeat_interval=None,
+    )
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(supervisor.run)
+        await bus.publish(bar(13.0))  # Boom raises
+        await trio.testing.wait_all_tasks_blocked()
+        await bus.publish(bar(14.0))  # the fresh Recorder gets it
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+
+    assert [type(s) for s in built] == [Boom, Recorder]
+    assert isinstance(built[1], Recorder)
+    assert built[1].seen == [bar(14.0)]
+    assert [(s.strategy, s.symbol, s.quantity) for s in drain(signals)] == [
+        ("recorder", "SPY", 1),
+        ("recorder", "AAPL", 1),
+    ]
