@@ -489,7 +489,7 @@ class RiskEngine:
         self._max_age_ns = None if limits.max_quote_age_secs is None else limits.max_quote_age_secs * _NS
         self._loss_floor = -limits.max_daily_loss
         self._now_ns: int | None = None
-        self._session_end_ns: int | None = None
+        self._session_end_ns = -1  # the first nanosecond of the next session; -1: no time seen yet
         self._session_start_pnl = portfolio.total_pnl
         self._sessions = 1
         self._state = TradingState.ACTIVE
@@ -593,9 +593,9 @@ class RiskEngine:
                 self._mark_ns[symbol] = now_ns
             self._unstamped.clear()
         end = self._session_end_ns
-        if end is None or now_ns >= end:
+        if end < 0 or now_ns >= end:
             self._session_end_ns = _next_session_ns(now_ns)
-            if end is not None:
+            if end >= 0:
                 self._start_session(now_ns, f"{SESSION_TIME_ZONE} midnight passed")
                 self._check_loss(now_ns)
         return now_ns
@@ -743,7 +743,12 @@ class RiskEngine:
             or a :class:`~pyrt.messages.RiskRejected` with the first failing check's code.
         """
         self._checks += 1
-        now = self._observe(now_ns)  # P&L moves only with marks and fills, which check the loss
+        # P&L moves only with marks and fills, which check the daily loss: nothing to do here
+        last = self._now_ns
+        if last is not None and last <= now_ns < self._session_end_ns and not self._unstamped:
+            self._now_ns = now = now_ns  # the common case of _observe, inline
+        else:
+            now = self._observe(now_ns)
         client_order_id = client_order_id_for(signal.signal_id)
         decision = self._decide(signal, client_order_id, now)
         if isinstance(decision, tuple):
@@ -777,7 +782,18 @@ class RiskEngine:
         book.orders += 1
         if decision > book.price:
             book.price = decision
-        self._refresh(symbol)
+        # the symbol's exposure term (_refresh, inline)
+        portfolio = self._portfolio
+        position = portfolio.quantity(symbol)
+        mark = portfolio.last_price(symbol)
+        exposure = max(abs(position + book.buys), abs(position - book.sells)) * (
+            book.price if mark is None else mark
+        )
+        self._gross += exposure - book.exposure
+        book.exposure = exposure
+        self._updates += 1
+        if self._updates % _RESYNC_EVERY == 0:
+            self._gross = sum(b.exposure for b in self._books.values())
         if self._last_second is not None:
             self._last_second.append(now)
         if self._last_minute is not None:
@@ -832,8 +848,9 @@ class RiskEngine:
             same_side_open = book.sells
             projected = position - same_side_open - quantity
         # the order leaves its side's worst case no bigger than the position now, and not flipped
-        shrinks = projected * position >= 0.0 and abs(projected) <= abs(position)
-        if abs(projected) > self._position_size_limit and not shrinks:
+        size = abs(projected)
+        shrinks = projected * position >= 0.0 and size <= abs(position)
+        if size > self._position_size_limit and not shrinks:
             return MAX_POSITION_SIZE, (
                 f"projected position {_num(projected)} (position {_num(position)}, open "
                 f"{side} orders {_num(same_side_open)}, order {_num(quantity)}) exceeds "
@@ -921,34 +938,34 @@ class RiskEngine:
                 f"max_order_notional {_num(limits.max_order_notional or 0.0)}"
             )
         value_price = price if mark is None or price >= mark else mark
-        if abs(projected) * value_price > self._position_value_limit and not shrinks:
+        if size * value_price > self._position_value_limit and not shrinks:
             return MAX_POSITION_VALUE, (
-                f"projected position value {_num(abs(projected) * value_price)} ({_num(projected)} x "
+                f"projected position value {_num(size * value_price)} ({_num(projected)} x "
                 f"{_num(value_price)}) exceeds max_position_value {_num(limits.max_position_value or 0.0)}"
             )
 
         gross_limit = self._gross_limit
         if gross_limit < _INF:
-            # this symbol's term, now and with the order, at one price; every other term as kept
-            symbol_price = mark if mark is not None else max(book.price, price)
-            worst_now = max(abs(position + book.buys), abs(position - book.sells))
-            if side is Side.BUY:
-                worst_after = max(abs(projected), abs(position - book.sells))
-            else:
-                worst_after = max(abs(position + book.buys), abs(projected))
-            others = self._gross - book.exposure
-            after = others + worst_after * symbol_price
-            if after > gross_limit and worst_after > worst_now:
-                return MAX_GROSS_EXPOSURE, (
-                    f"projected gross exposure {_num(after)} (now "
-                    f"{_num(others + worst_now * symbol_price)} with open orders) "
-                    f"exceeds max_gross_exposure {_num(limits.max_gross_exposure or 0.0)}"
-                )
+            # The symbol's term is its worse side x price. The order moves only its own side, so
+            # the term grows only if that side ends up worse than the term is now
+            mine = abs(position + same_side_open) if side is Side.BUY else abs(position - same_side_open)
+            other = abs(position - book.sells) if side is Side.BUY else abs(position + book.buys)
+            worst_now = mine if mine > other else other
+            if size > worst_now:
+                symbol_price = mark if mark is not None else (book.price if book.price > price else price)
+                others = self._gross - book.exposure
+                after = others + size * symbol_price
+                if after > gross_limit:
+                    return MAX_GROSS_EXPOSURE, (
+                        f"projected gross exposure {_num(after)} (now "
+                        f"{_num(others + worst_now * symbol_price)} with open orders) "
+                        f"exceeds max_gross_exposure {_num(limits.max_gross_exposure or 0.0)}"
+                    )
 
         if side is Side.BUY:
             cash = portfolio.cash
             available = cash - self._reserved
-            if notional > available + _SLACK * max(1.0, abs(available)):
+            if notional > available and notional - available > _SLACK * max(1.0, abs(available)):
                 return BUYING_POWER, (
                     f"order cost {_num(notional)} ({_num(quantity)} x {_num(price)}) exceeds "
                     f"buying power {_num(available)} (cash {_num(cash)}, reserved by open buys "
