@@ -26,7 +26,7 @@ Checks run in this order; the first that fails names the rejection (optional lim
 12. ``PRICE_COLLAR``: a limit order's limit price, or the reference price, is more than
     ``price_collar_bps`` from the symbol's last mark (a fat finger).
 13. ``MAX_ORDER_NOTIONAL``: quantity × price.
-14. ``MAX_POSITION_VALUE``: the projected position of check 6 × price.
+14. ``MAX_POSITION_VALUE``: the projected position of check 6 × the higher of price and mark.
 15. ``MAX_GROSS_EXPOSURE``: the gross exposure once every open order and this one have filled.
 16. ``BUYING_POWER`` (buys): cash minus what open buys have reserved must cover quantity × price.
 
@@ -35,9 +35,9 @@ stop orders) at the higher of its reference price and the symbol's last mark, an
 less than its stop price. A market order is never valued at zero: with neither a reference price
 nor a mark it is rejected ``NO_PRICE``.
 
-A position, position-value or exposure limit never blocks an order that leaves the checked
-figure smaller than it is now (for a position: on the same side, without flipping), so a book
-already over a (lowered) limit can always be reduced.
+A position or position-value limit never blocks an order that leaves the position smaller than
+it is now (on the same side, without flipping), and the gross exposure limit never blocks one
+that does not grow its symbol's term, so a book already over a (lowered) limit can be reduced.
 
 Time comes only from the ``now_ns`` the caller passes (never the wall clock), and never goes
 backwards: an earlier ``now_ns`` than one seen before counts as the latest one. The daily loss
