@@ -297,7 +297,7 @@ def test_default_risk_limits_let_the_demo_order_through():
     risk = RiskConfig()
     limits = RiskLimits.from_config(risk, allowed_symbols=("AAPL", "MSFT"))
 
-    # the SMA demo: 10 shares of a $50-$300 stock, a couple of orders per bar
+    # tests/unit/test_risk.py runs the SMA demo's order flow through these
     assert (limits.max_order_notional, limits.max_position_value) == (50_000.0, 100_000.0)
     assert (limits.max_open_orders, limits.max_orders_per_second, limits.max_orders_per_minute) == (
         50,

@@ -858,3 +858,31 @@ def test_risk_limits_from_config_carries_every_limit():
         price_collar_bps=25.0,
         max_quote_age_secs=60.0,
     )
+
+
+def test_default_config_limits_pass_the_sma_demo_order_flow():
+    from pyrt.config import RiskConfig
+
+    config = RiskConfig()
+    engine = RiskEngine(
+        RiskLimits.from_config(config, allowed_symbols=["AAPL", "MSFT"]), Portfolio(config.starting_cash)
+    )
+    prices = {"AAPL": 300.0, "MSFT": 50.0}
+    now = NOW
+    # the demo: 10 shares per signal, quotes every 0.1 s, 0.5 s bars; a crossover needs the fast
+    # average to cross back, so at most every other bar per symbol (the 20 s demo run sees ~15)
+    for bar in range(240):
+        for tick in range(5):
+            now += SECOND // 10
+            for symbol, price in prices.items():
+                engine.on_mark(symbol, price * (1 + 0.001 * ((bar + tick) % 7 - 3)), now_ns=now)
+        if bar % 2:
+            continue
+        for symbol in prices:
+            side = Side.BUY if bar % 4 == 0 else Side.SELL
+            mark = engine.portfolio.last_price(symbol)
+            decision = engine.check(signal(side, 10, symbol=symbol, reference_price=mark), now_ns=now)
+            assert isinstance(decision, RiskApproved), decision
+            engine.on_fill(fill_of(decision, price=mark), now_ns=now)
+
+    assert engine.statistics().rejections == 0
