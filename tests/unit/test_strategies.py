@@ -391,3 +391,11 @@ def test_default_parameters_trade_within_a_few_seconds_of_half_second_bars(name:
     orders = replay(strategy, bars, by_time=True)
 
     assert orders, f"{name} sent nothing in 8 s of bars"
+
+
+def test_the_example_user_strategy_loads_by_import_path_and_follows_macd() -> None:
+    strategy = load_strategy("examples.strategies.macd_trend:MacdTrend", {"fast": 2, "slow": 4, "signal": 2})
+
+    orders = replay(strategy, bars_from([10, 10, 10, 10, 11, 12, 13, 14, 13, 11, 9, 7]))
+
+    assert [(side, quantity) for _, _, side, quantity in orders] == [(Side.BUY, 10.0), (Side.SELL, 10.0)]
