@@ -59,7 +59,7 @@ import math
 import re
 import zoneinfo
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Final, Protocol, final
 
 import attrs
 
@@ -92,6 +92,7 @@ __all__ = [
     "SYMBOL_NOT_ALLOWED",
     "TRADING_HALTED",
     "OpenOrderView",
+    "RestorableOrder",
     "RiskEngine",
     "RiskLimits",
     "RiskStatistics",
@@ -297,6 +298,25 @@ class TradingStateChange:
     """The engine's time (``now_ns``) at the change."""
 
 
+class RestorableOrder(Protocol):
+    """What :meth:`RiskEngine.restore_open_orders` reads from an order (e.g. ``pyrt.orders.OrderView``)."""
+
+    @property
+    def client_order_id(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def side(self) -> Side: ...
+    @property
+    def quantity(self) -> float: ...
+    @property
+    def filled_quantity(self) -> float: ...
+    @property
+    def limit_price(self) -> float | None: ...
+    @property
+    def stop_price(self) -> float | None: ...
+
+
 @final
 @attrs.frozen(kw_only=True)
 class OpenOrderView:
@@ -449,6 +469,7 @@ class RiskEngine:
         "_state_automatic",
         "_state_reason",
         "_unknown_order_events",
+        "_unpriced",
         "_unstamped",
         "_updates",
     )
@@ -464,6 +485,7 @@ class RiskEngine:
         self._rejections = dict.fromkeys(REASON_CODES, 0)
         self._unknown_order_events = 0
         self._invalid_marks = 0
+        self._unpriced: set[str] = set()  # restored orders waiting for their symbol's first mark
         self._reserved = 0.0
         self._gross = 0.0
         self._updates = 0
@@ -982,6 +1004,66 @@ class RiskEngine:
 
     # --- order outcomes and marks ---
 
+    def restore_open_orders(self, orders: Iterable[RestorableOrder], *, now_ns: int | None = None) -> int:
+        """Count orders that are open at the venue but were approved before a restart.
+
+        Each becomes an open order here (its unfilled quantity against the limits, a buy's cost
+        against buying power) and its client order id counts as approved, so a redelivered signal
+        is still a duplicate. It is valued at its limit price, else the higher of its stop price
+        and the symbol's mark; with none of these it is valued at the symbol's first mark, when
+        that arrives. Orders already open here, and orders with nothing left to fill, are skipped.
+        Restored orders do not count against the order rate.
+
+        Args:
+            orders: the open orders, e.g. ``OrderTracker.open_orders()`` rebuilt from the store.
+            now_ns: the clock's time; None uses the latest time the engine has seen.
+
+        Returns:
+            How many orders were restored.
+        """
+        self._observe(now_ns)
+        restored = 0
+        for order in orders:
+            client_order_id = order.client_order_id
+            remaining = order.quantity - order.filled_quantity
+            if client_order_id in self._open or remaining <= _DONE_TOLERANCE * order.quantity:
+                continue
+            symbol = order.symbol
+            price = order.limit_price
+            if price is None:
+                mark = self._portfolio.last_price(symbol)
+                stop = order.stop_price
+                price = mark if stop is None else (stop if mark is None or stop > mark else mark)
+            open_order = _OpenOrder(symbol, order.side, order.quantity, price or 0.0)
+            open_order.remaining = remaining
+            self._open[client_order_id] = open_order
+            self._approved_ids.add(client_order_id)
+            book = self._book(symbol)
+            if order.side is Side.BUY:
+                book.buys += remaining
+            else:
+                book.sells += remaining
+            book.orders += 1
+            if price is None:
+                self._unpriced.add(client_order_id)
+            else:
+                self._price(open_order, price)
+            self._refresh(symbol)
+            restored += 1
+        logger.info("restored %d open orders from before the restart", restored)
+        return restored
+
+    def _price(self, order: _OpenOrder, price: float) -> None:
+        # Value an order (restored without a price) at `price`
+        order.price = price
+        book = self._book(order.symbol)
+        if order.side is Side.BUY:
+            cost = order.remaining * price
+            book.reserved += cost
+            self._reserved += cost
+        if price > book.price:
+            book.price = price
+
     def _release(self, order: _OpenOrder, quantity: float) -> None:
         # Take `quantity` of the order's remaining quantity off its symbol's running sums
         book = self._book(order.symbol)
@@ -995,6 +1077,7 @@ class RiskEngine:
         order.remaining -= quantity
 
     def _close(self, client_order_id: str, order: _OpenOrder) -> None:
+        self._unpriced.discard(client_order_id)
         self._release(order, order.remaining)
         del self._open[client_order_id]
         book = self._book(order.symbol)
@@ -1087,6 +1170,10 @@ class RiskEngine:
             self._unstamped.add(symbol)
         else:
             self._mark_ns[symbol] = now
+        if self._unpriced:
+            for client_order_id in [c for c in self._unpriced if self._open[c].symbol == symbol]:
+                self._unpriced.discard(client_order_id)
+                self._price(self._open[client_order_id], price)
         book = self._books.get(symbol)
         if book is not None or self._portfolio.quantity(symbol) != 0.0:
             self._refresh(symbol)

@@ -886,3 +886,54 @@ def test_default_config_limits_pass_the_sma_demo_order_flow():
             engine.on_fill(fill_of(decision, price=mark), now_ns=now)
 
     assert engine.statistics().rejections == 0
+
+
+@attrs.frozen(kw_only=True)
+class VenueOrder:
+    """What restore_open_orders reads (pyrt.orders.OrderView has these and more)."""
+
+    client_order_id: str
+    symbol: str = "AAPL"
+    side: Side = Side.BUY
+    quantity: float = 100.0
+    filled_quantity: float = 0.0
+    limit_price: float | None = None
+    stop_price: float | None = None
+
+
+def test_restored_open_orders_count_against_limits_and_ids():
+    engine = make_engine(cash=10_000.0)
+    orders = [
+        VenueOrder(client_order_id="pyrt-old-1", quantity=100, filled_quantity=40, limit_price=100.0),
+        VenueOrder(client_order_id="pyrt-old-2", side=Side.SELL, quantity=30, stop_price=90.0),
+        VenueOrder(client_order_id="pyrt-done", quantity=10, filled_quantity=10, limit_price=1.0),
+    ]
+
+    restored = engine.restore_open_orders(orders, now_ns=NOW)
+
+    assert restored == 2
+    assert engine.reserved_cash == 6_000.0  # 60 left x 100
+    assert [(v.client_order_id, v.remaining, v.price) for v in engine.open_orders()] == [
+        ("pyrt-old-1", 60.0, 100.0),
+        ("pyrt-old-2", 30.0, 90.0),
+    ]
+    assert rejected_code(engine, signal(Side.BUY, 100, reference_price=1.0)) is None  # 60 + 100
+    assert rejected_code(engine, signal(Side.BUY, 41, reference_price=1.0)) == MAX_POSITION_SIZE  # 201
+    assert rejected_code(engine, signal(Side.BUY, 40, reference_price=100.0)) == BUYING_POWER
+    assert rejected_code(engine, signal(signal_id="old-1", quantity=1)) == DUPLICATE_SIGNAL
+    assert engine.restore_open_orders(orders, now_ns=NOW) == 0  # already open: idempotent
+
+
+def test_restored_order_without_a_price_is_valued_at_the_first_mark():
+    engine = make_engine(cash=10_000.0)
+    engine.restore_open_orders([VenueOrder(client_order_id="pyrt-market", quantity=50)], now_ns=NOW)
+    assert engine.reserved_cash == 0.0
+
+    engine.on_mark("MSFT", 10.0, now_ns=NOW)
+    engine.on_mark("AAPL", 120.0, now_ns=NOW)
+
+    assert engine.reserved_cash == 6_000.0
+    assert engine.open_orders()[0].price == 120.0
+    engine.on_mark("AAPL", 200.0, now_ns=NOW)  # priced once
+    assert engine.reserved_cash == 6_000.0
+    assert engine.projected_gross_exposure == 50 * 200.0
