@@ -89,9 +89,9 @@ class RiskActor:
                     )
                 out.append(decision)
             elif isinstance(msg, OrderFilled):
-                self.engine.on_fill(msg)
+                self.engine.on_fill(msg, now_ns=now)
             elif isinstance(msg, OrderCanceled | OrderRejected):
-                self.engine.on_order_closed(msg.client_order_id)
+                self.engine.on_order_closed(msg.client_order_id, now_ns=now)
         return out
 
     def _state_messages(self, now: int) -> list[Message]:

@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import functools
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator, Callable
 from importlib.metadata import PackageNotFoundError, version
@@ -28,10 +29,19 @@ from ..config import ENV_KEY_ID, ENV_SECRET_KEY, PyrtConfig, config_to_dict
 from ..control import ControlRequest
 from ..errors import ConfigError
 from ..journal import JournalWriter
+from ..store import Store
 from ..venues import Broker, MarketDataFeed
+from .recovery import recover
 from .tree import RunStatus, RunSummary, TradingTree
 
-__all__ = ["control_socket_path", "default_journal_path", "open_live_venue", "pyrt_version", "run_live"]
+__all__ = [
+    "control_socket_path",
+    "default_journal_path",
+    "open_live_venue",
+    "pyrt_version",
+    "run_live",
+    "store_path",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +57,26 @@ def pyrt_version() -> str:
 def control_socket_path(config: PyrtConfig) -> Path:
     """Return where a run with this config serves its control socket."""
     return config.run.data_dir / "pyrt.sock"
+
+
+def store_path(config: PyrtConfig, *, live: bool = False, journal_path: Path | None = None) -> Path:
+    """Return the SQLite store (orders, fills, trading state) for this config's venue account.
+
+    One store per account, so a restart recovers against the account it traded on:
+    ``<data_dir>/store-alpaca-paper.sqlite3``, ``store-alpaca-live``, ``store-<host>-<port>`` for a
+    URL. The embedded venue's account lives only as long as the run, so its store is the
+    session's own file beside the journal (nothing to recover next time).
+    """
+    venue = config.run.venue
+    if venue in ("local", "sim"):
+        if journal_path is None:
+            raise ValueError("the embedded venue's store sits beside the session journal: pass journal_path")
+        return journal_path.with_suffix(".sqlite3")
+    if venue == "alpaca":
+        slug = "alpaca-live" if live else "alpaca-paper"
+    else:
+        slug = re.sub(r"[^A-Za-z0-9.]+", "-", venue.split("://", 1)[-1]).strip("-")
+    return config.run.data_dir / f"store-{slug}.sqlite3"
 
 
 def default_journal_path(config: PyrtConfig, now: dt.datetime) -> Path:
@@ -158,7 +188,12 @@ async def run_live(
             "started_at": started.isoformat(),
             "config": config_to_dict(config),
         }
-        with JournalWriter.create(path, metadata=metadata) as journal:
+        with (
+            Store.open(store_path(config, live=live, journal_path=path)) as store,
+            JournalWriter.create(path, metadata=metadata) as journal,
+        ):
+            run_id = store.begin_run(ts_ns=clock.now_ns(), label=str(path))
+            recovery = await recover(store, broker, now_ns=clock.now_ns())
             tree = TradingTree(
                 config,
                 feed=feed,
@@ -167,8 +202,13 @@ async def run_live(
                 rng=rng,
                 journal=journal,
                 control_socket=control_socket_path(config),
+                store=store,
             )
+            tree.restore(store, halt_reason=recovery.halt_reason)
             if on_started is not None:
                 on_started(path, description)
-            return await tree.run(duration=duration, on_status=on_status, stop=stop, commands=commands)
+            summary = await tree.run(duration=duration, on_status=on_status, stop=stop, commands=commands)
+            store.end_run(ts_ns=clock.now_ns())
+            logger.info("run %d ended cleanly", run_id)
+            return summary
     raise AssertionError("unreachable")  # pragma: no cover - the venue context always yields

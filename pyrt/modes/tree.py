@@ -19,6 +19,7 @@ from ..actors.market_data import MarketDataActor
 from ..actors.recorder import RecorderActor
 from ..actors.risk import RiskActor
 from ..actors.signal import SignalActor
+from ..actors.store import StoreActor
 from ..bus import Bus
 from ..clock import Clock
 from ..config import PyrtConfig
@@ -26,6 +27,7 @@ from ..control import ControlRequest
 from ..journal import JournalWriter
 from ..portfolio import Portfolio, PositionView
 from ..risk import RiskEngine, RiskLimits
+from ..store import Store
 from ..strategy import Strategy, load_strategy
 from ..supervisor import ChildSpec, Strategy as RestartStrategy, Supervisor
 from ..venues import Broker, MarketDataFeed
@@ -107,6 +109,7 @@ class TradingTree:
         virtual_time: the run is on a virtual clock (no worker threads, so the same seed gives the
             same journal).
         control_socket: where to serve ``pyrt halt``/``resume``/``status``; ``None`` for no socket.
+        store: where orders, fills and the trading state persist (SQLite); ``None`` for none.
     """
 
     def __init__(
@@ -121,6 +124,7 @@ class TradingTree:
         strategy_factory: Callable[[], Strategy] | None = None,
         virtual_time: bool = False,
         control_socket: Path | None = None,
+        store: Store | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -145,10 +149,14 @@ class TradingTree:
             max_slippage_bps=config.execution.max_slippage_bps,
         )
         self.risk = RiskActor(self.risk_engine)
-        self.signal = SignalActor(strategy_factory)
+        self.signal = SignalActor(functools.partial(self._seeded_strategy, strategy_factory))
         self.market_data = MarketDataActor(feed, config.symbols, timeframes=[timeframe])
         self.control = ControlActor(self.risk, control_socket) if control_socket is not None else None
-        actors: tuple[Actor, ...] = (self.recorder, self.execution, self.risk)
+        self.store = StoreActor(store) if store is not None else None
+        actors: tuple[Actor, ...] = (self.recorder,)
+        if self.store is not None:
+            actors += (self.store,)
+        actors += (self.execution, self.risk)
         if self.control is not None:
             actors += (self.control,)
         actors += (self.signal, self.market_data)
@@ -164,6 +172,37 @@ class TradingTree:
         self._started_at: float | None = None
         self._last_counts: dict[str, int] = {}
         self._last_at = 0.0
+
+    def _seeded_strategy(self, factory: Callable[[], Strategy]) -> Strategy:
+        # a (re)started strategy learns the positions it holds, e.g. after a restart of pyrt
+        strategy = factory()
+        for pos in self.portfolio.positions():
+            if pos.quantity:
+                strategy.position[pos.symbol] = pos.quantity
+        return strategy
+
+    def restore(self, store: Store, *, halt_reason: str | None = None) -> None:
+        """Rebuild positions, order states and the trading state from the store (before :meth:`run`).
+
+        Fills go to the portfolio, every recorded order message to the order tracker, and the
+        last recorded trading state to the risk engine; ``halt_reason`` halts trading on top.
+        """
+        for fill in store.fills():
+            self.portfolio.apply_fill(fill)
+        for msg in store.messages():
+            self.execution.tracker.on_message(msg)  # type: ignore[arg-type]  # the store returns order messages only
+        restored = self.risk_engine.restore_open_orders(
+            self.execution.tracker.open_orders(), now_ns=self.clock.now_ns()
+        )
+        if restored:
+            logger.warning("restored %d open order(s) from the store", restored)
+        state = store.trading_state()
+        if state is not None and state[0] == "halted":
+            self.risk_engine.halt(state[1])
+        elif state is not None and state[0] == "reducing":
+            self.risk_engine.reduce_only(state[1])
+        if halt_reason is not None:
+            self.risk_engine.halt(halt_reason)
 
     def status(self) -> RunStatus:
         """Return a snapshot; rates are measured since the previous call."""
