@@ -482,3 +482,27 @@ def test_driver_delivers_only_wanted_bars_and_stamps_the_batch_time() -> None:
 
     assert [b.close for b in strategy.bars] == [1.0, 3.0]
     assert strategy.now_ns == 77
+
+
+def test_strategy_package_all_lists_exactly_its_public_names_sorted() -> None:
+    import pyrt.strategy
+
+    modules = {
+        "annotations",
+        "base",
+        "book_imbalance",
+        "driver",
+        "mean_reversion",
+        "ml",
+        "momentum",
+        "pairs",
+        "sma",
+    }
+    public = (
+        {name for name in vars(pyrt.strategy) if not name.startswith("_")}
+        - modules
+        - {"importlib", "Mapping", "Final", "ConfigError"}
+    )
+
+    assert pyrt.strategy.__all__ == sorted(pyrt.strategy.__all__)
+    assert set(pyrt.strategy.__all__) == public
