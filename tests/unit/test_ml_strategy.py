@@ -122,7 +122,7 @@ def probabilities(model: object, features: np.ndarray) -> np.ndarray:
 # -- features: no extra needed ------------------------------------------------------------------
 
 
-@pytest.mark.slow  # loads 20 years of bars for the module
+@pytest.mark.slow  # the module's bars and features
 def test_streaming_features_equal_the_vectorised_ones_bit_for_bit(
     orcl: list[BarReceived], features: np.ndarray
 ) -> None:
@@ -137,6 +137,7 @@ def test_streaming_features_equal_the_vectorised_ones_bit_for_bit(
     assert features.shape == (len(orcl), len(FEATURE_NAMES))
 
 
+@pytest.mark.slow  # the module's bars and features
 def test_features_are_the_documented_formulas(orcl: list[BarReceived], features: np.ndarray) -> None:
     t = 100
     close = [b.close for b in orcl]
@@ -150,6 +151,7 @@ def test_features_are_the_documented_formulas(orcl: list[BarReceived], features:
     assert -1.0 <= row["rsi"] <= 1.0
 
 
+@pytest.mark.slow  # the first vectorised call loads numba's compiled kernels
 def test_bar_features_of_a_short_series_are_all_undefined() -> None:
     out = bar_features([2.0, 2.0], [1.0, 1.0], [1.5, 1.6], [10.0, 0.0])
 
@@ -190,6 +192,7 @@ class UpOnRise:
         return (rows[:, 0] > 0).astype(int)
 
 
+@pytest.mark.slow  # the module's bars and features
 def test_a_label_only_model_goes_long_on_label_1(orcl: list[BarReceived], features: np.ndarray) -> None:
     p_up = np.where(np.isnan(features[:, 0]) | np.isnan(features).any(axis=1), np.nan, features[:, 0] > 0)
 

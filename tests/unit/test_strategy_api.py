@@ -341,6 +341,7 @@ def test_indicator_is_created_once_per_symbol_and_key() -> None:
     assert strategy.indicator("AAPL", "bands", functools.partial(BollingerBands, 4, num_std=1.5)).period == 4
 
 
+@pytest.mark.slow  # the first vectorised call loads numba's compiled kernel
 def test_indicator_fed_per_bar_matches_the_vectorised_function() -> None:
     strategy = Probe()
     closes = np.random.default_rng(3).lognormal(0.0, 0.01, 200).cumprod() * 100
