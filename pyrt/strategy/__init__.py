@@ -4,31 +4,31 @@ Shipped strategies, by the name ``pyrt run --strategy NAME`` takes (:data:`BUILT
 Their defaults are tuned so that ``pyrt run --strategy NAME --duration 8s`` trades on the
 embedded venue's 0.5 s bars (AAPL and MSFT); on minute or daily bars use longer windows.
 
-==================  =====================  ================================================
-name                class                  rule and defaults
-==================  =====================  ================================================
-``sma_crossover``   :class:`SmaCrossover`  long on a fast/slow SMA cross up, flat on a cross
-                                           down; class defaults are the reference spec's
-                                           ``fast=10 slow=30 quantity=100``, ``pyrt run``'s
-                                           default config passes ``fast=2 slow=5 quantity=10``
+==================  ======================  =================================================
+name                class                   rule and defaults
+==================  ======================  =================================================
+``sma_crossover``   :class:`SmaCrossover`   long on a fast/slow SMA cross up, flat on a cross
+                                            down; class defaults are the reference spec's
+                                            ``fast=10 slow=30 quantity=100``, ``pyrt run``'s
+                                            default config passes ``fast=2 slow=5 quantity=10``
 ``mean_reversion``  :class:`MeanReversion`  fade the rolling z-score of the close:
-                                           ``period=4 entry_z=1 exit_z=0 quantity=10
-                                           allow_short=true``
-``rsi_momentum``    :class:`RsiMomentum`   long above ``upper``, short below ``lower``:
-                                           ``period=3 upper=60 lower=40 quantity=10
-                                           allow_short=true``
-``book_imbalance``  :class:`BookImbalance` long while the smoothed top-of-book imbalance is
-                                           above ``threshold``: ``levels=5 smoothing=3
-                                           threshold=0.25 quantity=10 min_interval_secs=1
-                                           allow_short=false``
-``pairs``           :class:`PairsTrading`  fade the z-score of ``log(a) - h * log(b)``, both
-                                           legs: ``leg_a=AAPL leg_b=MSFT hedge_ratio=1
-                                           period=4 entry_z=0.8 exit_z=0.2 quantity=10``
-``ml``              :class:`ModelStrategy` a trained classifier on indicator features:
-                                           ``model=PATH`` (required) ``quantity=10
-                                           threshold=0.5 allow_short=false``; needs the
-                                           ``pyrt[ml]`` extra (see ``examples/ml``)
-==================  =====================  ================================================
+                                            ``period=4 entry_z=1 exit_z=0 quantity=10
+                                            allow_short=true``
+``rsi_momentum``    :class:`RsiMomentum`    long above ``upper``, short below ``lower``:
+                                            ``period=3 upper=60 lower=40 quantity=10
+                                            allow_short=true``
+``book_imbalance``  :class:`BookImbalance`  long while the smoothed top-of-book imbalance is
+                                            above ``threshold``: ``levels=5 smoothing=3
+                                            threshold=0.25 quantity=10 min_interval_secs=1
+                                            allow_short=false``
+``pairs``           :class:`PairsTrading`   fade the z-score of ``log(a) - h * log(b)``, both
+                                            legs: ``leg_a=AAPL leg_b=MSFT hedge_ratio=1
+                                            period=4 entry_z=0.8 exit_z=0.2 quantity=10``
+``ml``              :class:`ModelStrategy`  a trained classifier on indicator features:
+                                            ``model=PATH`` (required) ``quantity=10
+                                            threshold=0.5 allow_short=false``; needs the
+                                            ``pyrt[ml]`` extra (see ``examples/ml``)
+==================  ======================  =================================================
 
 Any other strategy runs by import path: ``pyrt run --strategy package.module:Class`` (see
 ``examples/strategies/macd_trend.py``).
