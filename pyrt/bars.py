@@ -204,7 +204,9 @@ class BarResampler:
         for tf in targets:
             w = parse_timeframe(tf)
             if w <= width or w % width:
-                raise ValueError(f"resample target {tf!r} must be a whole multiple > 1 of the source {source!r}")
+                raise ValueError(
+                    f"resample target {tf!r} must be a whole multiple > 1 of the source {source!r}"
+                )
             frames.append((tf, w))
         self.source = source
         self._width = width
@@ -231,7 +233,15 @@ class BarResampler:
             vw_notional = bar.vwap * bar.volume if bar.vwap is not None else 0.0
             if acc is None:
                 acc = self._open[key] = _Resampled(
-                    start, bar.open, bar.high, bar.low, bar.close, bar.volume, vw_notional, vw_volume, bar.trade_count
+                    start,
+                    bar.open,
+                    bar.high,
+                    bar.low,
+                    bar.close,
+                    bar.volume,
+                    vw_notional,
+                    vw_volume,
+                    bar.trade_count,
                 )
             else:
                 acc.high = max(acc.high, bar.high)
@@ -274,7 +284,9 @@ class BarResampler:
             low=acc.low,
             close=acc.close,
             volume=acc.volume,
-            vwap=min(max(acc.vwap_notional / acc.vwap_volume, acc.low), acc.high) if acc.vwap_volume > 0 else None,
+            vwap=min(max(acc.vwap_notional / acc.vwap_volume, acc.low), acc.high)
+            if acc.vwap_volume > 0
+            else None,
             trade_count=acc.count,
             ts_event=acc.start,
             ts_init=ts_init,

@@ -221,6 +221,9 @@ def _freeze_params(value: Mapping[str, ParamValue]) -> Mapping[str, ParamValue]:
     return types.MappingProxyType(dict(value))
 
 
+_DEFAULT_STRATEGY: Final = "sma_crossover"
+
+
 def _default_params() -> Mapping[str, ParamValue]:
     return {"fast": 2, "slow": 5, "quantity": 10}
 
@@ -392,9 +395,15 @@ class StrategyConfig:
     name: str = attrs.field(default="sma_crossover", validator=_Check(problem=_strategy_name))
     """A registered strategy name or an import path ``package.module:Class``."""
     params: Mapping[str, ParamValue] = attrs.field(
-        factory=_default_params, converter=_freeze_params, validator=_Check(problem=_params), hash=False
+        default=attrs.Factory(
+            lambda self: _default_params() if self.name == _DEFAULT_STRATEGY else {}, takes_self=True
+        ),
+        converter=_freeze_params,
+        validator=_Check(problem=_params),
+        hash=False,
     )
-    """Keyword parameters for the strategy (read-only): names to numbers, strings or booleans."""
+    """Keyword parameters for the strategy (read-only): names to numbers, strings or booleans.
+    Default: ``fast=2 slow=5 quantity=10`` for ``sma_crossover``; none for any other strategy."""
 
 
 @attrs.frozen(kw_only=True)
@@ -587,6 +596,27 @@ def _apply_override(data: dict[str, object], key: str, value: object, problems: 
     node[parts[-1]] = copy.deepcopy(value)
 
 
+def _drop_default_params(
+    data: dict[str, object], file_had_params: bool, overrides: Mapping[str, object]
+) -> None:
+    # The default params are the default strategy's (issue #4): another strategy, named in the file
+    # or by --strategy, gets only the params some layer gave, not sma_crossover's defaults that
+    # _apply_override copied in
+    strategy = data.get("strategy")
+    if not isinstance(strategy, dict) or strategy.get("name", _DEFAULT_STRATEGY) == _DEFAULT_STRATEGY:
+        return
+    whole = file_had_params or any(
+        key == "strategy.params" or (key == "strategy" and isinstance(value, dict) and "params" in value)
+        for key, value in overrides.items()
+    )
+    if not whole:
+        strategy["params"] = {
+            key.removeprefix("strategy.params."): copy.deepcopy(value)
+            for key, value in overrides.items()
+            if key.startswith("strategy.params.")
+        }
+
+
 def _scan_secrets(value: object, path: str, problems: list[str]) -> object:
     # Drops credential-like keys below a free-form mapping (strategy.params) and reports each
     if not isinstance(value, dict):
@@ -686,6 +716,8 @@ def load_config(
     source = os.fspath(path) if path is not None else "config"
     env = os.environ if env is None else env
     data: dict[str, object] = _read(path, source) if path is not None else {}
+    file_strategy = data.get("strategy")
+    file_had_params = isinstance(file_strategy, dict) and "params" in file_strategy
     problems: list[str] = []
     origins: dict[str, str] = {}
 
@@ -697,6 +729,7 @@ def load_config(
         _apply_override(data, key, value, problems)
         origins[f"$.{key}"] = f"override {key!r}"
 
+    _drop_default_params(data, file_had_params, overrides or {})
     cleaned = _check_keys(data, PyrtConfig, "$", problems)
     credentials = _credentials(env, problems)
 

@@ -20,6 +20,7 @@ from ..actors.recorder import RecorderActor
 from ..actors.risk import RiskActor
 from ..actors.signal import SignalActor
 from ..actors.store import StoreActor
+from ..bars import parse_timeframe
 from ..bus import Bus
 from ..clock import Clock
 from ..config import PyrtConfig
@@ -134,8 +135,12 @@ class TradingTree:
         timeframe = bar_timeframe(config.signal.bar_interval_secs)
         if strategy_factory is None:
             params = {"timeframe": timeframe, **dict(config.strategy.params)}
-            load_strategy(config.strategy.name, params)  # fail now on bad parameters, not at start
+            probe = load_strategy(config.strategy.name, params)  # fail now on bad parameters, not at start
             strategy_factory = functools.partial(load_strategy, config.strategy.name, params)
+        else:
+            probe = strategy_factory()
+        # build every bar timeframe the strategy subscribes to, besides the configured one
+        timeframes = sorted({timeframe, *probe.bar_timeframes()}, key=parse_timeframe)
         risk = config.risk
         self.portfolio = Portfolio(risk.starting_cash)
         self.risk_engine = RiskEngine(
@@ -150,7 +155,7 @@ class TradingTree:
         )
         self.risk = RiskActor(self.risk_engine)
         self.signal = SignalActor(functools.partial(self._seeded_strategy, strategy_factory))
-        self.market_data = MarketDataActor(feed, config.symbols, timeframes=[timeframe])
+        self.market_data = MarketDataActor(feed, config.symbols, timeframes=timeframes)
         self.control = ControlActor(self.risk, control_socket) if control_socket is not None else None
         self.store = StoreActor(store) if store is not None else None
         actors: tuple[Actor, ...] = (self.recorder,)
