@@ -102,7 +102,7 @@ async def test_bars_in_give_the_strategys_signals_out_stamped_with_the_clock(
 
     async with trio.open_nursery() as nursery:
         await nursery.start(actor.run, context(bus))
-        await trio.sleep(1.0)
+        await trio.sleep(1.0)  # virtual time (autojump_clock)
         await bus.publish_batch([bar(c, i=i) for i, c in enumerate(closes)])
         await trio.testing.wait_all_tasks_blocked()
         nursery.cancel_scope.cancel()

@@ -53,13 +53,13 @@ class Probe:
         task_status.started()
         try:
             if self.lifetime is not None:
-                await trio.sleep(self.lifetime)
+                await trio.sleep(self.lifetime)  # virtual time (autojump_clock)
                 raise ValueError(f"{self.name} crashed")
             await exit_.wait()
         finally:
             if not exit_.is_set() and self.lifetime is None:  # cancelled, not told to exit
                 with trio.move_on_after(self.cleanup + 1.0, shield=True):
-                    await trio.sleep(self.cleanup)
+                    await trio.sleep(self.cleanup)  # virtual time (autojump_clock)
                 self.cleanup_done_at.append((self.name, trio.current_time()))
                 self.log.append(("stop", self.name))
         if self._error is not None:
@@ -428,7 +428,7 @@ async def test_events_report_lifecycle_with_clock_timestamps(autojump_clock: tri
 
     async with trio.open_nursery() as nursery:
         await nursery.start(sup.run)
-        await trio.sleep(2.0)
+        await trio.sleep(2.0)  # virtual time (autojump_clock)
         a.crash(ValueError("boom"))
         await trio.testing.wait_all_tasks_blocked()
         nursery.cancel_scope.cancel()
@@ -467,9 +467,9 @@ async def test_heartbeats_count_per_incarnation_for_running_children(
 
     async with trio.open_nursery() as nursery:
         await nursery.start(sup.run)
-        await trio.sleep(2.5)
+        await trio.sleep(2.5)  # virtual time (autojump_clock)
         a.crash(ValueError("boom"))
-        await trio.sleep(2.0)
+        await trio.sleep(2.0)  # virtual time (autojump_clock)
         nursery.cancel_scope.cancel()
 
     assert [(h.actor, h.sequence, (h.ts_event - START_NS) // 1_000_000_000) for h in heartbeats] == [
