@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, TextIO
 
+import attrs
 import orjson
 import trio
 
@@ -196,8 +197,13 @@ async def _run_until_signal(args: argparse.Namespace) -> int:
             f"pyrt run: venue {venue}, symbols {','.join(config.symbols)}, journal {path}",
             file=out,
         )
+        limits = attrs.asdict(config.risk)
+        shown = ", ".join(
+            f"{k} {v:g}" for k, v in limits.items() if isinstance(v, int | float) and not isinstance(v, bool)
+        )
+        print(f"risk limits: {shown}", file=out)
         if args.duration is None:
-            print("press Ctrl-C to stop", file=out)
+            print("press Ctrl-C to stop (pyrt status / pyrt halt from another shell)", file=out)
         out.flush()
 
     def on_status(status: RunStatus) -> None:

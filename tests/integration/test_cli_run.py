@@ -68,6 +68,7 @@ def test_pyrt_run_stops_cleanly_on_sigint_with_a_summary(tmp_path: Path) -> None
     assert proc.stdout is not None
     first = proc.stdout.readline()  # printed once the journal is open and the tree is starting
     assert first.startswith("pyrt run: venue sim")
+    assert proc.stdout.readline().startswith("risk limits: max_position_size 1000")
     status = proc.stdout.readline()  # the first status line: the tree is running
     assert "signals" in status
 

@@ -29,6 +29,7 @@ def start_run(tmp_path: Path, journal: Path) -> subprocess.Popen[str]:
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().startswith("pyrt run:")
+    assert proc.stdout.readline().startswith("risk limits:")
     assert "signals" in proc.stdout.readline()  # a status line: the tree (and its control socket) is up
     return proc
 
