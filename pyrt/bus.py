@@ -360,7 +360,7 @@ class Bus:
         self._published_batches += 1
         by_topic = self._by_topic
         topics = {m.TOPIC for m in batch}
-        if len(topics) == 1:
+        if len(topics) == 1:  # the common case: one frame, one kind of message
             topic = batch[0].TOPIC
             by_topic[topic] = by_topic.get(topic, 0) + len(batch)
             subs = self._route(topic)
@@ -369,16 +369,21 @@ class Bus:
             for sub in subs:
                 await sub._deliver(batch)
         else:
+            counts: dict[str, int] = {}
             for m in batch:
-                by_topic[m.TOPIC] = by_topic.get(m.TOPIC, 0) + 1
+                counts[m.TOPIC] = counts.get(m.TOPIC, 0) + 1
+            for topic, n in counts.items():
+                by_topic[topic] = by_topic.get(topic, 0) + n
             wanted: dict[Subscription, set[str]] = {}
-            for topic in topics:
-                for sub in self._route(topic):
+            for topic, n in counts.items():
+                routed = self._route(topic)
+                if not routed:
+                    self._unrouted += n
+                for sub in routed:
                     wanted.setdefault(sub, set()).add(topic)
-            self._unrouted += sum(1 for m in batch if not self._route(m.TOPIC))
             for sub in [s for s in self._subs if s in wanted]:
                 want = wanted[sub]
-                part = batch if len(want) == len(topics) else tuple(m for m in batch if m.TOPIC in want)
+                part = batch if len(want) == len(counts) else tuple(m for m in batch if m.TOPIC in want)
                 await sub._deliver(part)
         await trio.lowlevel.checkpoint()
 

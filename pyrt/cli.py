@@ -269,24 +269,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_journal_show(args: argparse.Namespace) -> int:
-    from .journal import JournalReader, iter_json_lines
+    from .journal import iter_json_lines
 
     out = sys.stdout.buffer
     prefix = args.topic.encode()
+    tail: bytes | None = None
     try:
         for line in iter_json_lines(args.file):
+            if line.startswith(b'{"journal":"torn_tail"'):
+                tail = line.strip()
             if prefix and b'"topic":"' + prefix not in line:
                 continue
             out.write(line if line.endswith(b"\n") else line + b"\n")
         out.flush()
-        tail = JournalReader(args.file).scan()
     except (JournalError, DecodeError) as exc:
         print(f"pyrt: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:
         return EXIT_OK
     if tail is not None:
-        print(f"pyrt: torn tail ignored: {tail}", file=sys.stderr)
+        print(f"pyrt: torn tail ignored: {tail.decode()}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -6,7 +6,7 @@ from typing import Final, final
 
 import trio
 
-from ..bus import Policy, Subscription
+from ..bus import Batch, Policy, Subscription
 from ..errors import RateLimited, TransportError, VenueError, VenueRejected, VenueUnavailable
 from ..messages import (
     Message,
@@ -106,15 +106,15 @@ class ExecutionActor:
 
     async def _track_quotes(self, quotes: Subscription) -> None:
         async for batch in quotes:
-            for q in batch:
-                if isinstance(q, QuoteReceived):
-                    self._mids[q.symbol] = q.mid
+            self._set_mids(batch)
 
     def _apply_quotes(self, quotes: Subscription) -> None:
         try:
-            batch = quotes.receive_nowait()
+            self._set_mids(quotes.receive_nowait())
         except trio.WouldBlock:
-            return
+            pass
+
+    def _set_mids(self, batch: Batch) -> None:
         for q in batch:
             if isinstance(q, QuoteReceived):
                 self._mids[q.symbol] = q.mid

@@ -4,6 +4,7 @@ import logging
 from collections.abc import Mapping
 from typing import final
 
+import attrs
 import trio
 
 from ..bus import Batch, Policy, Subscription
@@ -177,6 +178,4 @@ class RiskActor:
 
 
 def _limits(engine: RiskEngine) -> dict[str, object]:
-    import attrs
-
     return {k: sorted(v) if isinstance(v, frozenset) else v for k, v in attrs.asdict(engine.limits).items()}
