@@ -30,7 +30,7 @@ from sklearn.preprocessing import StandardScaler
 from pyrt.strategy.ml import FEATURE_NAMES, bar_features
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = HERE.parents[2] / "shared" / "data" / "orcl-1995-2014.csv"
+DEFAULT_DATA = HERE.parents[1] / "tests" / "data" / "orcl-1995-2014.csv"
 
 
 def load_columns(path: Path) -> dict[str, np.ndarray]:

@@ -44,7 +44,7 @@ class SmaCrossoverParams(StrategyParams):
 
 @final
 class SmaCrossover(Strategy):
-    """Long-only SMA crossover (``specs`` reference: ``../shared/specs/sma-crossover.md``).
+    """Long-only SMA crossover (``specs`` reference: ``specs/sma-crossover.md``).
 
     On a cross up (fast SMA moves above slow) with no position, buy ``quantity``; on a cross down
     with a long position, sell it all. Crosses are decided on exact integer sums (prices scaled to

@@ -4,6 +4,7 @@ import pytest
 
 from pyrt.bars import BarAggregator, parse_timeframe
 from pyrt.messages import TradeReceived
+from tests.datafiles import DATA
 
 S = 1_000_000_000
 
@@ -99,9 +100,6 @@ def test_symbols_are_aggregated_separately() -> None:
     bars = agg.on_time(1 * S)
 
     assert {(b.symbol, b.close) for b in bars} == {("AAPL", 10.0), ("MSFT", 300.0)}
-
-
-DATA = __import__("pathlib").Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def load_minute_bars() -> list:

@@ -15,8 +15,8 @@ import numpy.typing as npt
 import pytest
 
 import pyrt.indicators as ind
+from tests.datafiles import DATA
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 REPO = Path(__file__).resolve().parents[2]
 
 Array = npt.NDArray[np.float64]
@@ -25,7 +25,7 @@ Bars = dict[str, Array]
 
 def load_bars(name: str) -> Bars:
     path = DATA / name
-    assert path.is_file(), f"test data missing: {path} (the shared/ folder beside the repo)"
+    assert path.is_file(), f"test data missing: {path} (tests/data/ is part of the repository)"
     table = np.loadtxt(path, delimiter=",", skiprows=1, usecols=(1, 2, 3, 4, 5), dtype=np.float64)
     return {
         "open": table[:, 0].copy(),

@@ -20,8 +20,8 @@ from pyrt.errors import ConfigError
 from pyrt.messages import BarReceived, OrderFilled, SignalGenerated
 from pyrt.strategy import ModelStrategy, Strategy, load_strategy
 from pyrt.strategy.ml import FEATURE_NAMES, WARMUP_BARS, FeatureBuilder, bar_features
+from tests.datafiles import DATA
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 NS = 1_000_000_000
 
 

@@ -1,17 +1,15 @@
-"""The SMA crossover strategy against the exact reference results in ../shared/specs/sma-crossover.md."""
+"""The SMA crossover strategy against the exact reference results of the workspace spec sma-crossover.md (data: tests/data/)."""
 
 from __future__ import annotations
 
 import csv
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
 from pyrt.messages import BarReceived, OrderFilled, Side
 from pyrt.strategy import SmaCrossover, load_strategy
-
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+from tests.datafiles import DATA
 
 
 def load_bars(name: str) -> list[BarReceived]:

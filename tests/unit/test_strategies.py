@@ -1,4 +1,4 @@
-"""The shipped strategies, decision by decision, on synthetic series and on the real files in shared/data.
+"""The shipped strategies, decision by decision, on synthetic series and on the real files in tests/data.
 
 Each real-data test replays a strategy bar by bar (every signal filled at once, as a broker would
 on the bar's close) and compares its orders with a reference computed here from the vectorised
@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import math
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,8 +24,8 @@ from pyrt.strategy import (
     Strategy,
     load_strategy,
 )
+from tests.datafiles import DATA
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 NS = 1_000_000_000
 
 Order = tuple[int, str, Side, float]  # bar index, symbol, side, quantity
