@@ -8,6 +8,16 @@ batch, not per message. A subscription picks its policy:
   Time spent waiting is counted in :meth:`Subscription.statistics`.
 - ``conflate``: latest value per ``(topic, symbol)``. ``publish`` never waits; a message replaced
   before the consumer read it is dropped and counted. For quotes and books, never for orders.
+- ``feedback``: an unbounded queue. ``publish`` never waits and nothing is dropped; the depth is
+  watched instead (its peak is in the statistics, and a warning is logged each time it doubles
+  past :data:`FEEDBACK_WARN_DEPTH`). For topics that flow *back upstream* — ``order.*``,
+  ``risk.state``, ``risk.rejected``, ``control.*`` read by an actor that feeds their publisher.
+
+The rule that keeps the tree free of deadlocks: **no cycle of ``block`` edges**. An edge runs
+from a topic's publisher to each ``block`` subscriber; forward edges (``market.*`` → signal →
+risk → execution) block, so a slow consumer slows its producer, and every feedback edge is
+``feedback``, so a publisher that is itself waiting on a full inbox downstream can always hand
+back its results. ``tests/unit/test_tree_graph.py`` builds the tree's graph and fails on a cycle.
 
 Topics are matched by prefix: ``"market."`` receives ``market.trade``, ``market.quote`` …;
 a message class (``OrderFilled``) subscribes to exactly its ``TOPIC``; ``""`` receives everything.
@@ -17,6 +27,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Final, TypeAlias, final
@@ -34,9 +45,19 @@ Batch: TypeAlias = tuple[Message, ...]
 DEFAULT_BUFFER: Final = 16
 
 
+FEEDBACK_WARN_DEPTH: Final = 1024
+"""Batches queued on a ``feedback`` subscription before its depth is logged as a warning."""
+
+
 class Policy(enum.StrEnum):
+    """How a subscription takes messages when its reader is behind."""
+
     BLOCK = "block"
+    """Bounded; a full inbox makes the publisher wait (backpressure). Forward edges."""
     CONFLATE = "conflate"
+    """Latest per ``(topic, symbol)``; never waits, replaced messages are counted as dropped."""
+    FEEDBACK = "feedback"
+    """Unbounded; never waits, never drops; depth watched. Edges back upstream."""
 
 
 @final
@@ -49,13 +70,13 @@ class SubscriptionStatistics:
     topics: tuple[str, ...]
     """The topic prefixes subscribed to."""
     policy: Policy
-    """``block`` or ``conflate``."""
+    """``block``, ``conflate`` or ``feedback``."""
     depth: int
-    """Batches (block) or pending messages (conflate) waiting to be read now."""
+    """Batches (block, feedback) or pending messages (conflate) waiting to be read now."""
     peak_depth: int
     """The largest ``depth`` seen so far."""
     max_buffer_size: int
-    """Capacity of the channel in batches (block); 0 for conflate, which never waits."""
+    """Capacity of the channel in batches (block); 0 for conflate and feedback, which never wait."""
     delivered_batches: int
     """Batches handed to this subscription by ``publish``."""
     delivered_messages: int
@@ -115,6 +136,7 @@ class Subscription:
         "_pending",
         "_receive",
         "_send",
+        "_warn_depth",
         "name",
         "policy",
         "topics",
@@ -128,7 +150,8 @@ class Subscription:
         self.name = name
         self.policy = policy
         self._max_buffer = buffer if policy is Policy.BLOCK else 0
-        send, receive = trio.open_memory_channel[Batch](self._max_buffer)
+        capacity: float = math.inf if policy is Policy.FEEDBACK else self._max_buffer
+        send, receive = trio.open_memory_channel[Batch](capacity)
         self._send: trio.MemorySendChannel[Batch] = send
         self._receive: trio.MemoryReceiveChannel[Batch] = receive
         self._pending: dict[tuple[str, str], Message] = {}
@@ -140,6 +163,7 @@ class Subscription:
         self._peak = 0
         self._blocked_count = 0
         self._blocked_seconds = 0.0
+        self._warn_depth = FEEDBACK_WARN_DEPTH
 
     def matches(self, topic: str) -> bool:
         """Return whether a message on ``topic`` is routed to this subscription."""
@@ -175,6 +199,14 @@ class Subscription:
         used = self._send.statistics().current_buffer_used
         if used > self._peak:
             self._peak = used
+            if used >= self._warn_depth:  # feedback only: a block channel never holds this many
+                self._warn_depth *= 2
+                logger.warning(
+                    "%s: %d batches of %s waiting to be read (a feedback inbox is falling behind)",
+                    self.name,
+                    used,
+                    ", ".join(self.topics),
+                )
 
     # -- subscriber side ----------------------------------------------------------------------
     async def receive(self) -> Batch:
@@ -301,7 +333,8 @@ class Bus:
         Args:
             *topics: prefixes (``"market."``, ``""`` for all) or message classes (exact topic).
             name: who is subscribing; appears in statistics.
-            policy: ``BLOCK`` (backpressure, no loss) or ``CONFLATE`` (latest per symbol).
+            policy: ``BLOCK`` (backpressure, no loss), ``CONFLATE`` (latest per symbol) or
+                ``FEEDBACK`` (never waits, no loss; for topics flowing back upstream).
             buffer: channel capacity in batches, for ``BLOCK``.
 
         Raises:

@@ -4,7 +4,7 @@ import pytest
 import trio
 import trio.testing
 
-from pyrt.bus import Bus, Policy
+from pyrt.bus import FEEDBACK_WARN_DEPTH, Bus, Policy
 from pyrt.messages import OrderFilled, QuoteReceived, Side, TradeReceived
 
 
@@ -123,6 +123,67 @@ async def test_conflate_publisher_never_waits_on_slow_reader() -> None:
 
     assert inbox.receive_nowait() == (quote(999),)
     assert inbox.statistics().dropped == 999
+
+
+async def test_feedback_never_blocks_publisher_and_loses_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    bus = Bus()
+    inbox = bus.subscribe(OrderFilled, name="risk.feedback", policy=Policy.FEEDBACK)
+    n = FEEDBACK_WARN_DEPTH * 2 + 5
+
+    with trio.fail_after(5):  # virtual guard: no reader at all, publish must still return
+        for i in range(n):
+            await bus.publish(fill(i))
+
+    stats = inbox.statistics()
+    assert (stats.depth, stats.peak_depth, stats.blocked_count, stats.dropped) == (n, n, 0, 0)
+    assert stats.max_buffer_size == 0
+    # the depth is watched: one warning per doubling past the threshold, not one per message
+    warnings = [r for r in caplog.records if "falling behind" in r.getMessage()]
+    assert [int(r.getMessage().split()[1]) for r in warnings] == [
+        FEEDBACK_WARN_DEPTH,
+        FEEDBACK_WARN_DEPTH * 2,
+    ]
+    bus.close()
+    got = [m.client_order_id async for batch in inbox for m in batch]  # type: ignore[union-attr]
+    assert got == [f"c{i}" for i in range(n)]
+
+
+async def test_feedback_breaks_a_cycle_that_deadlocks_with_block(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Two actors feeding each other: with both edges ``block`` they freeze; a feedback edge cannot."""
+
+    async def run(back: Policy) -> int:
+        bus = Bus()
+        forward = bus.subscribe(TradeReceived, name="downstream", buffer=1)
+        backward = bus.subscribe(OrderFilled, name="upstream", policy=back, buffer=1)
+        done = 0
+
+        async def upstream() -> None:
+            nonlocal done
+            for i in range(20):
+                await bus.publish(trade(i))  # forward, blocks when downstream is behind
+                try:
+                    backward.receive_nowait()  # reads feedback only between sends
+                    done += 1
+                except trio.WouldBlock:
+                    pass
+
+        async def downstream() -> None:
+            async for batch in forward:
+                for msg in batch:
+                    await bus.publish(fill(msg.ts_event))  # feedback to upstream
+                    await bus.publish(fill(msg.ts_event))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(downstream)
+            with trio.move_on_after(10) as scope:  # virtual: autojump ends a deadlock here
+                await upstream()
+            nursery.cancel_scope.cancel()
+        return 0 if scope.cancelled_caught else 1
+
+    assert await run(Policy.BLOCK) == 0  # the freeze of issue 8 §1, in miniature
+    assert await run(Policy.FEEDBACK) == 1
 
 
 async def test_conflate_reader_wakes_on_publish_and_ends_on_close() -> None:
