@@ -12,6 +12,13 @@ cancel (the venue filled before the cancel took effect) still counts while the t
 within the order's quantity. Everything else that cannot be right (a fill for an unknown order,
 a duplicate ``execution_id``, an overfill, a cancel after the fill) is returned as an
 :class:`OrderAnomaly`, counted, and changes nothing.
+
+An ``execution_id`` seen again is a *duplicate* only when the fill says the same thing (same
+order, venue order, symbol, side, price, quantity and ``ts_event``): a redelivery, dropped
+quietly. The same id with other content is a ``CONTRADICTORY_EXECUTION``: the venue reused an id
+(e.g. it restarted and minted its ids again), so a real fill may be hidden behind it. That kind
+is an *alarm* (:attr:`AnomalyKind.is_alarm`): logged as an error, and the execution actor halts
+trading on it (a ``control.command`` halt) for a human to look at; it is never silently dropped.
 """
 
 from __future__ import annotations
@@ -97,13 +104,21 @@ class AnomalyKind(enum.StrEnum):
     DUPLICATE_ORDER = "duplicate_order"
     """An approval for a ``client_order_id`` that is already tracked."""
     DUPLICATE_EXECUTION = "duplicate_execution"
-    """A fill whose ``execution_id`` was applied before."""
+    """A fill whose ``execution_id`` was applied before, with the same content (a redelivery)."""
+    CONTRADICTORY_EXECUTION = "contradictory_execution"
+    """A fill whose ``execution_id`` was seen before with other content (order, price, quantity,
+    time): the venue reused an id, so this may be a real fill. An alarm, never a quiet drop."""
     OVERFILL = "overfill"
     """A fill that would take the filled quantity past the order's quantity."""
     MISMATCH = "mismatch"
     """An input whose symbol, side or venue id contradicts what is known about the order."""
     ILLEGAL_TRANSITION = "illegal_transition"
     """An end (cancel, reject) for an order that has already ended."""
+
+    @property
+    def is_alarm(self) -> bool:
+        """Whether the anomaly means our records may be wrong (halt and look), not a harmless repeat."""
+        return self is AnomalyKind.CONTRADICTORY_EXECUTION
 
 
 @final
@@ -232,6 +247,30 @@ class _Order:
         return self.filled_quantity >= self.quantity * (1.0 - _FILL_TOLERANCE)
 
 
+# What identifies one execution's content: order, venue order, symbol, side, price, quantity, time
+_ExecutionKey: TypeAlias = tuple[str, str, str, str, float, float, int]
+
+
+def _execution_key(fill: OrderFilled) -> _ExecutionKey:
+    return (
+        fill.client_order_id,
+        fill.venue_order_id,
+        fill.symbol,
+        str(fill.side),
+        fill.fill_price,
+        fill.fill_quantity,
+        fill.ts_event,
+    )
+
+
+def _describe(key: _ExecutionKey) -> str:
+    client_order_id, venue_order_id, symbol, side, price, quantity, ts_event = key
+    return (
+        f"{side} {quantity:.12g} {symbol} @ {price:.12g} for {client_order_id} "
+        f"(venue {venue_order_id}, ts {ts_event})"
+    )
+
+
 @final
 class OrderTracker:
     """The state machine of every order, keyed by ``client_order_id``.
@@ -244,14 +283,16 @@ class OrderTracker:
 
     def __init__(self) -> None:
         self._orders: dict[str, _Order] = {}
-        self._executions: set[str] = set()
+        # execution_id -> what the first fill with it said, to tell a redelivery from a reuse
+        self._executions: dict[str, _ExecutionKey] = {}
         self._fills_applied = 0
         self._anomalies = dict.fromkeys(AnomalyKind, 0)
 
     def _anomaly(self, kind: AnomalyKind, message: TrackerInput, detail: str) -> OrderAnomaly:
         self._anomalies[kind] += 1
         client_order_id = message.client_order_id
-        logger.warning(
+        logger.log(
+            logging.ERROR if kind.is_alarm else logging.WARNING,
             "order %s: %s refused: %s (%d %s so far)",
             client_order_id,
             message.TOPIC,
@@ -391,10 +432,19 @@ class OrderTracker:
         ``PARTIALLY_FILLED`` and an ended one keeps its end state.
 
         Returns:
-            None, or an ``UNKNOWN_ORDER``, ``DUPLICATE_EXECUTION``, ``MISMATCH`` or ``OVERFILL``
-            anomaly (the fill is then not counted).
+            None, or an ``UNKNOWN_ORDER``, ``DUPLICATE_EXECUTION``, ``CONTRADICTORY_EXECUTION``,
+            ``MISMATCH`` or ``OVERFILL`` anomaly (the fill is then not counted).
         """
-        if fill.execution_id in self._executions:
+        seen = self._executions.get(fill.execution_id)
+        if seen is not None:
+            key = _execution_key(fill)
+            if key != seen:
+                return self._anomaly(
+                    AnomalyKind.CONTRADICTORY_EXECUTION,
+                    fill,
+                    f"execution {fill.execution_id} was seen before as {_describe(seen)}, "
+                    f"now as {_describe(key)}: the venue reused an execution id",
+                )
             return self._anomaly(
                 AnomalyKind.DUPLICATE_EXECUTION, fill, f"execution {fill.execution_id} was applied before"
             )
@@ -409,14 +459,14 @@ class OrderTracker:
         filled = order.filled_quantity + fill.fill_quantity
         if filled > order.quantity * (1.0 + _FILL_TOLERANCE):
             # Remember it, so a redelivery is reported as the duplicate it is
-            self._executions.add(fill.execution_id)
+            self._executions[fill.execution_id] = _execution_key(fill)
             return self._anomaly(
                 AnomalyKind.OVERFILL,
                 fill,
                 f"filled {order.filled_quantity:.12g} + {fill.fill_quantity:.12g} exceeds quantity "
                 f"{order.quantity:.12g} ({order.state})",
             )
-        self._executions.add(fill.execution_id)
+        self._executions[fill.execution_id] = _execution_key(fill)
         self._fills_applied += 1
         order.filled_quantity = filled
         order.fill_notional += fill.fill_quantity * fill.fill_price

@@ -422,3 +422,48 @@ def test_statistics_count_orders_by_state_and_anomalies():
     assert set(stats.anomalies_by_kind) == set(AnomalyKind)
     assert tracker.is_known("c0")
     assert tracker.get("zzz") is None
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"client_order_id": "pyrt-other"},
+        {"venue_order_id": "V2"},
+        {"fill_price": 101.0},
+        {"fill_quantity": 30.0},
+        {"ts_event": 999},
+    ],
+    ids=["order", "venue-order", "price", "quantity", "time"],
+)
+def test_execution_id_seen_again_with_other_content_is_a_contradiction(changes: dict[str, Any]) -> None:
+    # A venue restarted on the same seed reused its execution ids: the second fill is real and
+    # different, so it must be raised as a contradiction, never dropped as a duplicate
+    tracker = submitted_tracker()
+    tracker.on_approved(approved("pyrt-other"))
+    fill = filled(40, cumulative=40, leaves=60, execution_id="E1")
+    assert tracker.on_filled(fill) is None
+    other = attrs.evolve(fill, **changes)
+
+    anomaly = tracker.on_filled(other)
+
+    assert anomaly is not None
+    assert anomaly.kind is AnomalyKind.CONTRADICTORY_EXECUTION
+    assert anomaly.kind.is_alarm
+    assert "E1" in anomaly.detail
+    assert not AnomalyKind.DUPLICATE_EXECUTION.is_alarm
+    stats = tracker.statistics()
+    assert stats.anomalies_by_kind[AnomalyKind.CONTRADICTORY_EXECUTION] == 1
+    assert stats.anomalies_by_kind[AnomalyKind.DUPLICATE_EXECUTION] == 0
+    assert stats.fills_applied == 1
+
+
+def test_contradictory_execution_is_logged_as_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    tracker = submitted_tracker()
+    fill = filled(40, cumulative=40, leaves=60, execution_id="E1")
+    tracker.on_filled(fill)
+
+    tracker.on_filled(attrs.evolve(fill, fill_price=99.0))
+
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1
+    assert "contradictory_execution" in errors[0].getMessage()
