@@ -185,16 +185,18 @@ class Subscription:
             self._lot.unpark_all()
             return
         try:
-            self._send.send_nowait(batch)
-        except trio.WouldBlock:
-            self._blocked_count += 1
-            started = trio.current_time()
             try:
-                await self._send.send(batch)
-            finally:
-                self._blocked_seconds += trio.current_time() - started
+                self._send.send_nowait(batch)
+            except trio.WouldBlock:
+                self._blocked_count += 1
+                started = trio.current_time()
+                try:
+                    await self._send.send(batch)
+                finally:
+                    self._blocked_seconds += trio.current_time() - started
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            # the subscriber closed its inbox: it no longer wants messages (it is unrouted next)
+            # the subscriber closed its inbox, maybe while we waited on it: it no longer wants
+            # messages (it is unrouted already); the publisher goes on to the others
             return
         used = self._send.statistics().current_buffer_used
         if used > self._peak:

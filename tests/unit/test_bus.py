@@ -224,3 +224,30 @@ def test_subscribe_rejects_bad_arguments() -> None:
         bus.subscribe(42, name="x")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="buffer must be >= 0"):
         bus.subscribe("market.", name="x", buffer=-1)
+
+
+async def test_publisher_blocked_on_an_inbox_that_closes_is_released_not_crashed() -> None:
+    """A subscriber that stops (an actor restarting) while its publisher waits on its full inbox."""
+    bus = Bus()
+    inbox = bus.subscribe("market.", name="restarting", buffer=1)
+    other = bus.subscribe("market.", name="other", buffer=8)
+    published = 0
+
+    async def producer() -> None:
+        nonlocal published
+        for i in range(3):
+            await bus.publish(trade(i))
+            published += 1
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(producer)
+        await trio.testing.wait_all_tasks_blocked()
+        assert inbox.statistics().blocked_count == 1  # waiting on the full inbox
+        inbox.close()
+
+    assert published == 3  # released; the closed inbox is unrouted and the rest still flows
+    assert [
+        m.ts_event
+        for b in (other.receive_nowait(), other.receive_nowait(), other.receive_nowait())
+        for m in b
+    ] == [0, 1, 2]
