@@ -33,11 +33,32 @@ class VenueOrder:
 
     @property
     def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
+        """Whether the order may still fill: any status but a final one (an unknown one is open)."""
+        return self.status not in CLOSED_STATUSES
 
 
+#: Alpaca's final statuses (``/work/shared/alpaca-protocol.md`` section 2.5): nothing more happens.
+CLOSED_STATUSES: frozenset[str] = frozenset({"filled", "canceled", "expired", "replaced", "rejected"})
+#: Every other status Alpaca documents: the order is still working, or may work again. In
+#: particular ``done_for_day`` (no more fills today; a GTC order works again tomorrow), ``held``
+#: (a bracket leg waiting for its parent), ``stopped``, ``suspended``, ``calculated`` (done for the
+#: day, settlement pending), ``pending_review`` and ``accepted_for_bidding`` are open, not ended.
 OPEN_STATUSES: frozenset[str] = frozenset(
-    {"new", "partially_filled", "accepted", "pending_new", "pending_cancel", "pending_replace", "held"}
+    {
+        "new",
+        "partially_filled",
+        "done_for_day",
+        "accepted",
+        "pending_new",
+        "accepted_for_bidding",
+        "pending_cancel",
+        "pending_replace",
+        "pending_review",
+        "held",
+        "calculated",
+        "stopped",
+        "suspended",
+    }
 )
 
 

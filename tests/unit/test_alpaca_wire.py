@@ -841,7 +841,7 @@ def test_mapper_when_stream_sequence_maps_accept_fills_and_cancel() -> None:
     ]
 
 
-@pytest.mark.parametrize("event", ["expired", "replaced", "done_for_day"])
+@pytest.mark.parametrize("event", ["canceled", "expired"])
 def test_mapper_when_order_ends_without_fill_maps_to_canceled_with_event_as_reason(event: str) -> None:
     mapper = OrderUpdateMapper()
     mapper.expect("cid-1")

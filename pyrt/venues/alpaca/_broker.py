@@ -523,8 +523,8 @@ class AlpacaBroker:
 
         Connects to ``stream_url``, authenticates, listens to ``trade_updates`` and maps each
         update (``new``/``accepted`` → accepted; ``fill``/``partial_fill`` → filled;
-        ``canceled``/``expired``/``replaced``/``done_for_day`` → canceled; ``rejected`` →
-        rejected). When the connection is lost it reconnects with capped, jittered exponential
+        ``canceled``/``expired`` → canceled; ``rejected`` → rejected; ``done_for_day`` and the
+        other working states end nothing: see :mod:`._updates`). When the connection is lost it reconnects with capped, jittered exponential
         backoff and, meanwhile, polls open orders over REST every ``poll_interval`` and reports
         what changed; after reconnecting it polls once more, so no fill falls in the gap.
 

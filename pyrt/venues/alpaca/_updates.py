@@ -16,6 +16,27 @@ drops repeated execution ids).
 Orders this broker submitted are *expected* from the start (nothing reported yet). An order first
 seen on the stream or in a snapshot without having been submitted here (another client, an earlier
 run) is taken at face value: its history before that first sighting is not synthesised.
+
+How Alpaca's events and statuses map (``/work/shared/alpaca-protocol.md`` sections 2.5, 3.4):
+
+================================  ==============================================================
+``new``, ``accepted``             ``OrderAccepted`` (once)
+``fill``, ``partial_fill``        ``OrderFilled`` (a missed earlier fill first, synthesised)
+``canceled``, ``expired``         ``OrderCanceled`` with the event as reason (the tracker makes
+                                  ``expired`` EXPIRED); fills the venue shows first
+``rejected``                      ``OrderRejected``
+``done_for_day``                  **no end**: the order stays open (ACCEPTED or PARTIALLY_FILLED
+                                  in the tracker, its risk reservation kept, still polled), since a
+                                  GTC order works again the next session and a DAY order still
+                                  gets its own ``expired``. Only what the order shows is reported:
+                                  the accept if unseen, a fill the stream missed.
+``held``, ``calculated``,         the same: working states, never an end
+``stopped``, ``suspended``,
+``pending_*``, ``accepted_for_
+bidding``, ``*_rejected`` …
+================================  ==============================================================
+
+A REST snapshot of an order (a poll, a lookup) is read the same way, by its ``status``.
 """
 
 from __future__ import annotations
@@ -29,7 +50,7 @@ import attrs
 
 from ...errors import DecodeError
 from ...messages import Message, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, Side
-from .._protocols import VenueOrder
+from .._protocols import OPEN_STATUSES, VenueOrder
 from ._wire import format_decimal, order_from_wire, parse_optional_number, parse_timestamp
 
 logger = logging.getLogger(__name__)
@@ -38,21 +59,12 @@ logger = logging.getLogger(__name__)
 _EPSILON: Final = 1e-9
 ACCEPT_EVENTS: Final = frozenset({"new", "accepted"})
 FILL_EVENTS: Final = frozenset({"fill", "partial_fill"})
-CANCEL_EVENTS: Final = frozenset({"canceled", "expired", "replaced", "done_for_day"})
+#: Events and statuses that end an order unfilled (``expired`` becomes EXPIRED in the tracker).
+CANCEL_EVENTS: Final = frozenset({"canceled", "expired", "replaced"})
 REJECT_EVENTS: Final = frozenset({"rejected"})
-#: Statuses of an order the venue has taken (``pending_new`` and ``rejected`` are not).
-_LIVE_STATUSES: Final = frozenset(
-    {
-        "new",
-        "accepted",
-        "partially_filled",
-        "filled",
-        "pending_cancel",
-        "pending_replace",
-        "held",
-        "calculated",
-    }
-)
+#: Statuses of an order the venue has taken (``pending_new``, ``pending_review`` and ``rejected``
+#: are not): a snapshot in one of them teaches the venue id.
+_LIVE_STATUSES: Final = (OPEN_STATUSES | {"filled"}) - {"pending_new", "pending_review"}
 DEFAULT_MAX_ENDED: Final = 10_000
 
 
@@ -348,7 +360,9 @@ class OrderUpdateMapper:
         if event in CANCEL_EVENTS or event in REJECT_EVENTS:
             out = [] if fresh else self._catch_up(known, order, ts_event, ts_init)
             return out + self._ending(known, order, event, ts_event, ts_init)
-        return []  # pending_new, pending_cancel, order_cancel_rejected …: no pyrt message
+        # done_for_day, stopped, calculated, suspended, held, pending_*, *_rejected, restated …:
+        # the order carried is the venue's current view; it ends the order only if its status does
+        return self._apply_state(known, fresh, order, ts_event, ts_init)
 
     def on_snapshot(self, order: VenueOrder, *, ts_event: int, ts_init: int) -> list[Message]:
         """Map the venue's current view of an order (a REST read) to what changed since.
@@ -356,6 +370,12 @@ class OrderUpdateMapper:
         An order seen here for the first time without having been expected is only recorded.
         """
         known, fresh = self._record(order)
+        return self._apply_state(known, fresh, order, ts_event, ts_init)
+
+    def _apply_state(
+        self, known: _Known, fresh: bool, order: VenueOrder, ts_event: int, ts_init: int
+    ) -> list[Message]:
+        """Report what the venue's view of ``order`` shows beyond what was reported: accept, fills, end."""
         if fresh:
             known.filled = order.filled_quantity
             if order.filled_avg_price is not None:

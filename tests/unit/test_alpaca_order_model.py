@@ -1,0 +1,226 @@
+"""Alpaca's order model as the real API sends it (#8 §4): statuses, replaces, notional, unsupported.
+
+Wire dicts are decoded directly and fed through the :class:`OrderUpdateMapper`; what it emits is
+then applied to a real :class:`pyrt.orders.OrderTracker`, so the tests check what pyrt ends up
+believing, not only which messages came out.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pyrt.messages import (
+    Message,
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderSubmitted,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+from pyrt.orders import OrderState, OrderTracker
+from pyrt.reconcile import reconcile
+from pyrt.store import StoredOrder
+from pyrt.venues.alpaca._updates import OrderUpdateMapper
+from pyrt.venues.alpaca._wire import order_from_wire
+
+TS = "2024-01-02T15:51:44.208123456Z"
+VID = "61e69015-8549-4bfd-b9c3-01e75843f47d"
+VID2 = "7a3f2b1c-0d4e-4f5a-8b6c-9d0e1f2a3b4c"
+
+
+def wire_order(**overrides: object) -> dict[str, object]:
+    order: dict[str, object] = {
+        "id": VID,
+        "client_order_id": "cid-1",
+        "symbol": "AAPL",
+        "qty": "10",
+        "notional": None,
+        "filled_qty": "0",
+        "filled_avg_price": None,
+        "order_class": "",
+        "type": "limit",
+        "order_type": "limit",
+        "side": "buy",
+        "time_in_force": "gtc",
+        "limit_price": "100.5",
+        "stop_price": None,
+        "status": "new",
+        "replaced_by": None,
+        "replaces": None,
+        "legs": None,
+        "extended_hours": False,
+    }
+    order.update(overrides)
+    return order
+
+
+def update(event: str, **fields: object) -> dict[str, object]:
+    order_fields = fields.pop("order", {})
+    assert isinstance(order_fields, dict)
+    payload: dict[str, object] = {"event": event, "timestamp": TS, "order": wire_order(**order_fields)}
+    payload.update(fields)
+    return payload
+
+
+def submitted(client_order_id: str = "cid-1") -> OrderSubmitted:
+    return OrderSubmitted(
+        client_order_id=client_order_id,
+        symbol="AAPL",
+        side=Side.BUY,
+        quantity=10.0,
+        order_type=OrderType.LIMIT,
+        time_in_force=TimeInForce.GTC,
+        limit_price=100.5,
+        ts_event=0,
+        ts_init=0,
+    )
+
+
+def apply_all(tracker: OrderTracker, messages: list[Message]) -> None:
+    for msg in messages:
+        assert isinstance(msg, OrderSubmitted | OrderAccepted | OrderFilled | OrderCanceled)
+        assert tracker.on_message(msg) is None, msg
+
+
+# ---------------------------------------------------------------------------------- statuses
+
+OPEN_BUT_RARE = [
+    "done_for_day",
+    "held",
+    "calculated",
+    "stopped",
+    "suspended",
+    "pending_review",
+    "accepted_for_bidding",
+]
+
+
+@pytest.mark.parametrize("status", OPEN_BUT_RARE)
+def test_order_from_wire_when_status_is_rare_but_working_the_order_is_open(status: str) -> None:
+    assert order_from_wire(wire_order(status=status)).is_open
+
+
+@pytest.mark.parametrize("status", ["filled", "canceled", "expired", "replaced", "rejected"])
+def test_order_from_wire_when_status_is_final_the_order_is_closed(status: str) -> None:
+    assert not order_from_wire(wire_order(status=status)).is_open
+
+
+def test_mapper_when_done_for_day_keeps_the_order_open_and_reports_the_next_days_fill() -> None:
+    mapper = OrderUpdateMapper()
+    tracker = OrderTracker()
+    tracker.on_submitted(submitted())
+    mapper.expect("cid-1")
+
+    out: list[Message] = []
+    out += mapper.on_stream(update("new"), ts_init=1)
+    out += mapper.on_stream(
+        update(
+            "partial_fill",
+            price="100.5",
+            qty="4",
+            execution_id="e1",
+            order={"filled_qty": "4", "filled_avg_price": "100.5", "status": "partially_filled"},
+        ),
+        ts_init=2,
+    )
+    done = mapper.on_stream(
+        update(
+            "done_for_day", order={"filled_qty": "4", "filled_avg_price": "100.5", "status": "done_for_day"}
+        ),
+        ts_init=3,
+    )
+    apply_all(tracker, out + done)
+    view_after_close = tracker.get("cid-1")
+    still_polled = mapper.open_client_order_ids()
+    next_day = mapper.on_stream(
+        update(
+            "fill",
+            price="100",
+            qty="6",
+            execution_id="e2",
+            order={"filled_qty": "10", "filled_avg_price": "100.2", "status": "filled"},
+        ),
+        ts_init=4,
+    )
+    apply_all(tracker, next_day)
+
+    assert done == []  # no OrderCanceled: the order works again tomorrow
+    assert view_after_close is not None
+    assert view_after_close.state is OrderState.PARTIALLY_FILLED
+    assert still_polled == ["cid-1"]
+    assert [(m.fill_quantity, m.leaves_quantity) for m in next_day if isinstance(m, OrderFilled)] == [
+        (6.0, 0.0)
+    ]
+    final = tracker.get("cid-1")
+    assert final is not None
+    assert (final.state, final.filled_quantity) == (OrderState.FILLED, 10.0)
+
+
+def test_mapper_when_done_for_day_shows_a_fill_the_stream_missed_reports_it_and_stays_open() -> None:
+    mapper = OrderUpdateMapper()
+    mapper.expect("cid-1")
+    mapper.on_stream(update("new"), ts_init=1)
+
+    out = mapper.on_stream(
+        update(
+            "done_for_day", order={"filled_qty": "3", "filled_avg_price": "100", "status": "done_for_day"}
+        ),
+        ts_init=2,
+    )
+
+    assert [(type(m), getattr(m, "fill_quantity", None)) for m in out] == [(OrderFilled, 3.0)]
+    assert mapper.is_open("cid-1")
+
+
+@pytest.mark.parametrize("event", ["stopped", "calculated", "suspended", "held", "pending_review"])
+def test_mapper_when_event_is_a_working_state_ends_nothing(event: str) -> None:
+    mapper = OrderUpdateMapper()
+    mapper.expect("cid-1")
+    mapper.on_stream(update("new"), ts_init=1)
+
+    out = mapper.on_stream(update(event, order={"status": event}), ts_init=2)
+
+    assert out == []
+    assert mapper.is_open("cid-1")
+
+
+@pytest.mark.parametrize("status", OPEN_BUT_RARE)
+def test_mapper_when_poll_sees_a_working_state_ends_nothing(status: str) -> None:
+    mapper = OrderUpdateMapper()
+    mapper.expect("cid-1")
+
+    out = mapper.on_snapshot(order_from_wire(wire_order(status=status)), ts_event=1, ts_init=1)
+
+    assert not any(isinstance(m, OrderCanceled) for m in out)
+    assert mapper.is_open("cid-1")
+
+
+def test_reconcile_when_venue_reports_done_for_day_leaves_the_order_open() -> None:
+    order = StoredOrder(
+        client_order_id="cid-1",
+        venue_order_id=VID,
+        symbol="AAPL",
+        side=Side.BUY,
+        quantity=10.0,
+        filled_quantity=0.0,
+        avg_fill_price=None,
+        fees=0.0,
+        state=OrderState.ACCEPTED,
+        reason="",
+        order_type=OrderType.LIMIT,
+        time_in_force=TimeInForce.GTC,
+        limit_price=100.5,
+        stop_price=None,
+        signal_id="sig-1",
+        ts_created=1,
+        ts_submitted=2,
+        ts_accepted=3,
+        ts_last=3,
+    )
+
+    report = reconcile([order], [], [order_from_wire(wire_order(status="done_for_day"))], [], now_ns=5)
+
+    assert report.closed_orders == ()
+    assert report.is_clean
