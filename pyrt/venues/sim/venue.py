@@ -74,6 +74,13 @@ class SimFaults:
     submit_timeout: float = attrs.field(default=0.0, validator=_probability)
     """Chance a submit raises :class:`~pyrt.errors.TransportError` *after* the engine accepted
     the order: the caller must look it up by client order id before sending it again."""
+    submit_delay: float = attrs.field(default=0.0, validator=_probability)
+    """Chance a submit's reply is held ``submit_delay_seconds`` after the engine accepted the
+    order (a slow venue); drawn apart from the three faults above."""
+    submit_delay_seconds: float = attrs.field(default=3.0, validator=_finite_non_negative)
+    """How long a delayed reply is held, on the venue's clock."""
+    request_unavailable: float = attrs.field(default=0.0, validator=_probability)
+    """Chance a lookup, list or cancel fails with a 503 before the engine sees it."""
     drop_tick: float = attrs.field(default=0.0, validator=_probability)
     """Chance each market message is lost on the way to the feed (the engine still sees it)."""
     retry_after: float = attrs.field(default=1.0, validator=_finite_non_negative)
@@ -185,6 +192,16 @@ class SimVenue:
         self._updates_sent = 0
         self._updates_discarded = 0
         self._faults_injected = 0
+
+    @property
+    def faults(self) -> SimFaults:
+        """The faults in force; assign new ones to change them during a run (a fault plan)."""
+        return self._faults
+
+    @faults.setter
+    def faults(self, faults: SimFaults) -> None:
+        logger.info("sim venue faults set to %r", faults)
+        self._faults = faults
 
     @property
     def engine(self) -> MatchingEngine:
@@ -433,19 +450,30 @@ class SimVenue:
         except EngineRejected as exc:
             raise VenueRejected(exc.message, status_code=exc.status_code, code=exc.code) from exc
         await self._publish(events)
+        if self._faults.submit_delay and self._fault_rng.random() < self._faults.submit_delay:
+            self._faults_injected += 1
+            await self._clock.sleep(self._faults.submit_delay_seconds)
         if fault == "timeout":
             self._faults_injected += 1
             logger.info("injected timeout after accepting %s", order.client_order_id)
             raise TransportError("timed out waiting for the reply (simulated; the venue accepted the order)")
         return _venue_order(accepted)
 
+    def _draw_request_fault(self, what: str) -> None:
+        if self._faults.request_unavailable and self._fault_rng.random() < self._faults.request_unavailable:
+            self._faults_injected += 1
+            logger.info("injected 503 for %s", what)
+            raise VenueUnavailable(f"service unavailable (simulated 503 for {what})", status_code=503)
+
     async def cancel_order(self, venue_order_id: str) -> None:
         """Cancel an open order; the ``order.canceled`` update goes to :meth:`run_updates`.
 
         Raises:
             VenueRejected: 404 unknown order, 422 order not cancelable (already closed).
+            VenueUnavailable: injected 503 (``request_unavailable``); the engine never saw it.
         """
         await trio.lowlevel.checkpoint()
+        self._draw_request_fault(f"cancel of {venue_order_id}")
         try:
             events = self._engine.cancel(venue_order_id, now_ns=self._clock.now_ns())
         except EngineRejected as exc:
@@ -458,8 +486,13 @@ class SimVenue:
         await self._publish(self._engine.end_of_day(now_ns=self._clock.now_ns()))
 
     async def get_order_by_client_id(self, client_order_id: str) -> VenueOrder | None:
-        """Return the order sent under ``client_order_id``, ``None`` if the engine never saw it."""
+        """Return the order sent under ``client_order_id``, ``None`` if the engine never saw it.
+
+        Raises:
+            VenueUnavailable: injected 503 (``request_unavailable``).
+        """
         await trio.lowlevel.checkpoint()
+        self._draw_request_fault(f"lookup of {client_order_id}")
         try:
             return _venue_order(self._engine.get_order_by_client_id(client_order_id))
         except EngineRejected:
