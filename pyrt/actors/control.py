@@ -3,20 +3,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import final
+from typing import Final, final
 
 import trio
 
 from ..control import ControlRequest, serve_control
+from ..messages import OPERATOR, ControlCommand
 from .base import ActorContext
 from .risk import RiskActor
 
 logger = logging.getLogger(__name__)
 
+APPLY_TIMEOUT: Final = 5.0
+"""Seconds the control socket waits for the risk actor to apply a command before it says so."""
+
 
 @final
 class ControlActor:
-    """Serves the control socket (``pyrt halt``, ``pyrt resume``, ``pyrt status``) for the risk actor.
+    """Serves the control socket (``pyrt halt``, ``pyrt reduce``, ``pyrt resume``, ``pyrt status``).
+
+    A command becomes a ``control.command`` message on the bus (so the journal has it and a
+    replay sees it) that the risk actor applies; the reply is the status once it has. ``status``
+    reads the risk actor's state directly.
 
     Args:
         risk: the risk actor whose trading state the commands change.
@@ -27,15 +35,38 @@ class ControlActor:
         self.name = "control"
         self.path = path
         self._risk = risk
+        self._ctx: ActorContext | None = None
 
     async def run(
         self, ctx: ActorContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(serve_control, self.path, self._handle)
-            task_status.started()
+        self._ctx = ctx
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(serve_control, self.path, self._handle)
+                task_status.started()
+        finally:
+            self._ctx = None
 
     async def _handle(self, request: ControlRequest) -> Mapping[str, object]:
-        if request.command == "status":
+        ctx = self._ctx
+        if request.command == "status" or ctx is None:
             return self._risk.status()
-        return await self._risk.command(request)
+        now = ctx.clock.now_ns()
+        command = ControlCommand(
+            command=request.command,
+            reason=request.reason,
+            source=OPERATOR,
+            cancel_orders=request.cancel_orders,
+            ts_event=now,
+            ts_init=now,
+        )
+        await ctx.bus.publish(command)
+        with trio.move_on_after(APPLY_TIMEOUT) as scope:
+            await self._risk.wait_applied(command)
+        if scope.cancelled_caught:
+            logger.error(
+                "control: %s not applied within %.0f s (is risk restarting?)", request.command, APPLY_TIMEOUT
+            )
+            return {**self._risk.status(), "applied": False}
+        return {**self._risk.status(), "applied": True}

@@ -1,16 +1,16 @@
 from __future__ import annotations
 
+import collections
 import logging
-from collections.abc import Mapping
 from typing import final
 
 import attrs
 import trio
 
 from ..bus import Batch, Policy, Subscription
-from ..control import ControlRequest
 from ..messages import (
     BarReceived,
+    ControlCommand,
     Message,
     OrderCanceled,
     OrderFilled,
@@ -45,6 +45,8 @@ class RiskActor:
         self.engine = engine
         self._ctx: ActorContext | None = None
         self._cancel_on_halt = False
+        self._applied: collections.deque[ControlCommand] = collections.deque(maxlen=64)
+        self._applied_changed = trio.Event()
 
     async def run(
         self, ctx: ActorContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -54,11 +56,14 @@ class RiskActor:
             ctx.bus.subscribe(
                 QuoteReceived, TradeReceived, BarReceived, name=f"{self.name}.marks", policy=Policy.CONFLATE
             ) as marks,
+            # commands flow back upstream (execution, the reconciler): never block their publisher
+            ctx.bus.subscribe(ControlCommand, name=f"{self.name}.control", policy=Policy.FEEDBACK) as control,
         ):
             self._ctx = ctx
             try:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._marks, ctx, marks)
+                    nursery.start_soon(self._control, ctx, control)
                     task_status.started()
                     async for batch in orders:
                         # apply any waiting marks first, so checks see the freshest prices
@@ -95,18 +100,17 @@ class RiskActor:
                 self.engine.on_order_closed(msg.client_order_id, now_ns=now)
         return out
 
-    def _state_messages(self, now: int) -> list[Message]:
+    def _state_messages(self, now: int, *, automatic: bool | None = None) -> list[Message]:
+        # the engine logs each change once; logging it here too would say it twice
         out: list[Message] = []
         for change in self.engine.state_changes():
             cancel = change.state is TradingState.HALTED and self._cancel_on_halt
-            level = logging.ERROR if change.state is not TradingState.ACTIVE else logging.WARNING
-            logger.log(level, "trading state %s -> %s: %s", change.previous, change.state, change.reason)
             out.append(
                 TradingStateChanged(
                     state=change.state.value,
                     previous=change.previous.value,
                     reason=change.reason,
-                    automatic=change.automatic,
+                    automatic=change.automatic if automatic is None else automatic,
                     cancel_open_orders=cancel,
                     ts_event=change.ts_event,
                     ts_init=now,
@@ -115,27 +119,40 @@ class RiskActor:
         self._cancel_on_halt = False
         return out
 
-    async def command(self, request: ControlRequest) -> Mapping[str, object]:
-        """Apply an operator command (``halt``, ``reduce``, ``resume``, ``status``); publish the change.
+    async def _control(self, ctx: ActorContext, control: Subscription) -> None:
+        async for batch in control:
+            out: list[Message] = []
+            for msg in batch:
+                if isinstance(msg, ControlCommand):
+                    out.extend(self._apply_command(msg, ctx.clock.now_ns()))
+            if out:
+                await ctx.bus.publish_batch(out)
+            self._applied_changed.set()
+            self._applied_changed = trio.Event()
 
-        Raises:
-            RuntimeError: the actor is not running.
-        """
-        ctx = self._ctx
-        if ctx is None:
-            raise RuntimeError("the risk actor is not running")
-        now = ctx.clock.now_ns()
-        if request.command == "halt":
-            self._cancel_on_halt = request.cancel_orders
-            self.engine.halt(request.reason, now_ns=now)
-        elif request.command == "reduce":
-            self.engine.reduce_only(request.reason, now_ns=now)
-        elif request.command == "resume":
-            self.engine.resume(request.reason, now_ns=now)
-        out = self._state_messages(now)
-        if out:
-            await ctx.bus.publish_batch(out)
-        return self.status()
+    def _apply_command(self, command: ControlCommand, now: int) -> list[Message]:
+        """Apply a ``control.command`` (halt, reduce, resume); return the ``risk.state`` it makes."""
+        logger.log(
+            logging.WARNING if command.command == "resume" else logging.ERROR,
+            "%s requested by %s: %s",
+            command.command,
+            command.source,
+            command.reason,
+        )
+        if command.command == "halt":
+            self._cancel_on_halt = command.cancel_orders
+            self.engine.halt(command.reason, now_ns=now)
+        elif command.command == "reduce":
+            self.engine.reduce_only(command.reason, now_ns=now)
+        else:
+            self.engine.resume(command.reason, now_ns=now)
+        self._applied.append(command)
+        return self._state_messages(now, automatic=command.automatic)
+
+    async def wait_applied(self, command: ControlCommand) -> None:
+        """Wait until this actor has applied ``command`` (published on ``control.command``)."""
+        while command not in self._applied:
+            await self._applied_changed.wait()
 
     def status(self) -> dict[str, object]:
         """Return the trading state, the limits in use and P&L per symbol, as plain data."""

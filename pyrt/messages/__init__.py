@@ -12,6 +12,11 @@ from ._codec import (
     from_dict as from_dict,
     to_dict as to_dict,
 )
+from .control import (
+    CONTROL_COMMANDS as CONTROL_COMMANDS,
+    OPERATOR as OPERATOR,
+    ControlCommand as ControlCommand,
+)
 from .enums import OrderType as OrderType, Side as Side, TimeInForce as TimeInForce
 from .market import (
     BarReceived as BarReceived,
@@ -38,12 +43,15 @@ from .trading import (
 )
 
 __all__ = [
+    "CONTROL_COMMANDS",
     "CONVERTER",
     "MESSAGE_TYPES",
+    "OPERATOR",
     "TOPICS",
     "BarReceived",
     "BookLevel",
     "BookReceived",
+    "ControlCommand",
     "Heartbeat",
     "Message",
     "OrderAccepted",

@@ -8,6 +8,7 @@ from cattrs.preconf.orjson import make_converter as _make_orjson_converter
 from cattrs.strategies import configure_tagged_union
 
 from ..errors import DecodeError
+from .control import ControlCommand
 from .market import BarReceived, BookReceived, QuoteReceived, TradeReceived
 from .system import Heartbeat, SupervisorEvent
 from .trading import (
@@ -38,6 +39,7 @@ Message: TypeAlias = (
     | OrderRejected
     | Heartbeat
     | SupervisorEvent
+    | ControlCommand
 )
 
 MESSAGE_TYPES: Final[tuple[type[Message], ...]] = (
@@ -56,6 +58,7 @@ MESSAGE_TYPES: Final[tuple[type[Message], ...]] = (
     OrderRejected,
     Heartbeat,
     SupervisorEvent,
+    ControlCommand,
 )
 
 TOPICS: Final[dict[str, type[Message]]] = {cls.TOPIC: cls for cls in MESSAGE_TYPES}

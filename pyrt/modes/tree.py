@@ -26,6 +26,7 @@ from ..clock import Clock
 from ..config import PyrtConfig
 from ..control import ControlRequest
 from ..journal import JournalWriter
+from ..messages import OPERATOR, ControlCommand
 from ..portfolio import Portfolio, PositionView
 from ..risk import RiskEngine, RiskLimits
 from ..store import Store
@@ -272,11 +273,19 @@ class TradingTree:
         return self.summary()
 
     async def _forward_commands(self, commands: trio.MemoryReceiveChannel[ControlRequest]) -> None:
+        # operator commands travel as control.command, so the journal has them and risk applies them
         async for request in commands:
-            try:
-                await self.risk.command(request)
-            except RuntimeError as exc:  # the risk actor is restarting: say so, do not crash the run
-                logger.error("operator command %s not applied: %s", request.command, exc)
+            now = self.clock.now_ns()
+            await self.bus.publish(
+                ControlCommand(
+                    command=request.command,
+                    reason=request.reason,
+                    source=OPERATOR,
+                    cancel_orders=request.cancel_orders,
+                    ts_event=now,
+                    ts_init=now,
+                )
+            )
 
     @staticmethod
     async def _cancel_on(stop: trio.Event, scope: trio.CancelScope) -> None:

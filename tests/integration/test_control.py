@@ -70,6 +70,11 @@ def test_pyrt_halt_stops_approvals_and_is_journaled_and_resume_restores(tmp_path
         ("halted", "operator test", True),
         ("active", "all clear", False),
     ]
+    commands = [m for m in journal_lines(tmp_path, journal) if m.get("topic") == "control.command"]
+    assert [(c["command"], c["source"], c["cancel_orders"]) for c in commands] == [
+        ("halt", "operator", True),
+        ("resume", "operator", False),
+    ]
     assert not (tmp_path / "data" / "pyrt.sock").exists()  # removed at exit
 
 

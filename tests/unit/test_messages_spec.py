@@ -47,7 +47,7 @@ SPECS = parse_spec()
 
 def test_spec_lists_exactly_the_message_topics() -> None:
     assert set(SPECS) == set(messages.TOPICS)
-    assert len(SPECS) == 15
+    assert len(SPECS) == 16
 
 
 @pytest.mark.parametrize("topic", sorted(SPECS))
@@ -69,3 +69,14 @@ def test_every_message_class_is_frozen_and_exported() -> None:
         assert cls.__setattr__ is not object.__setattr__  # frozen
         assert cls.__name__ in messages.__all__
     assert len(messages.__all__) == len(set(messages.__all__))
+
+
+def test_control_command_refuses_unknown_commands_and_blank_reasons() -> None:
+    ok = messages.ControlCommand(command="halt", reason="r", source="execution", ts_event=1, ts_init=1)
+    assert ok.automatic
+    assert not attrs.evolve(ok, source=messages.OPERATOR).automatic
+    assert messages.decode(messages.encode(ok)) == ok
+    with pytest.raises(ValueError, match="command must be one of"):
+        attrs.evolve(ok, command="status")
+    with pytest.raises(ValueError, match="reason must not be blank"):
+        attrs.evolve(ok, reason="  ")

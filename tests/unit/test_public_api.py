@@ -36,6 +36,6 @@ def test_all_lists_exactly_the_public_names_sorted() -> None:
 
 def test_messages_all_matches_its_public_names() -> None:
     public = {name for name in vars(pyrt.messages) if not name.startswith("_")}
-    submodules = {"annotations", "enums", "market", "system", "trading"}
+    submodules = {"annotations", "control", "enums", "market", "system", "trading"}
 
     assert set(pyrt.messages.__all__) == public - submodules

@@ -1,0 +1,84 @@
+"""``control.command`` on the bus: the risk actor applies it and journals the change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import trio
+import trio.testing
+
+from pyrt.clock import VirtualClock, make_rng
+from pyrt.config import load_config
+from pyrt.control import ControlRequest
+from pyrt.journal import JournalReader, JournalWriter
+from pyrt.messages import ControlCommand, TradingStateChanged
+from pyrt.modes.tree import TradingTree
+from pyrt.venues.sim.venue import SimVenue
+
+START_NS = 1_767_312_000 * 1_000_000_000
+
+
+def _tree(journal: JournalWriter, clock: VirtualClock) -> TradingTree:
+    config = load_config(env={}, overrides={"run.seed": 3, "symbols": ["AAPL"]})
+    rng = make_rng(3)
+    venue = SimVenue(config.symbols, clock=clock, rng=rng, tick_interval=0.1)
+    return TradingTree(
+        config, feed=venue, broker=venue, clock=clock, rng=rng, journal=journal, virtual_time=True
+    )
+
+
+def test_a_published_halt_is_applied_by_risk_and_journaled_with_its_command(tmp_path: Path) -> None:
+    path = tmp_path / "j.pyrtj"
+
+    async def main() -> None:
+        clock = VirtualClock(START_NS)
+        with JournalWriter.create(path, metadata={}) as journal:
+            tree = _tree(journal, clock)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(lambda task_status: tree.run(duration=30.0, task_status=task_status))
+                halt = ControlCommand(
+                    command="halt",
+                    reason="execution: contradictory_execution E1",
+                    source="execution",
+                    ts_event=clock.now_ns(),
+                    ts_init=clock.now_ns(),
+                )
+                await tree.bus.publish(halt)
+                await clock.sleep(1.0)  # virtual
+                assert tree.risk_engine.state.value == "halted"
+                assert tree.risk_engine.state_reason == halt.reason
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+    messages = list(JournalReader(path))
+    commands = [m for m in messages if isinstance(m, ControlCommand)]
+    states = [m for m in messages if isinstance(m, TradingStateChanged)]
+    assert [c.command for c in commands] == ["halt"]
+    assert [(s.state, s.reason, s.automatic) for s in states] == [
+        ("halted", "execution: contradictory_execution E1", True)
+    ]
+
+
+def test_operator_commands_from_the_caller_travel_as_control_messages(tmp_path: Path) -> None:
+    path = tmp_path / "j.pyrtj"
+
+    async def main() -> None:
+        clock = VirtualClock(START_NS)
+        send, receive = trio.open_memory_channel[ControlRequest](4)
+        with JournalWriter.create(path, metadata={}) as journal:
+            tree = _tree(journal, clock)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(
+                    lambda task_status: tree.run(duration=30.0, commands=receive, task_status=task_status)
+                )
+                await send.send(ControlRequest(command="reduce", reason="SIGUSR1 test"))
+                await clock.sleep(1.0)  # virtual
+                assert tree.risk_engine.state.value == "reducing"
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+    messages = list(JournalReader(path))
+    commands = [m for m in messages if isinstance(m, ControlCommand)]
+    states = [m for m in messages if isinstance(m, TradingStateChanged)]
+    assert [(c.command, c.source) for c in commands] == [("reduce", "operator")]
+    assert [(s.state, s.automatic) for s in states] == [("reducing", False)]
