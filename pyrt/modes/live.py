@@ -193,6 +193,9 @@ async def run_live(
             JournalWriter.create(path, metadata=metadata) as journal,
         ):
             run_id = store.begin_run(ts_ns=clock.now_ns(), label=str(path))
+            account_halt = (await broker.get_account()).halt_reason()  # blocked or not ACTIVE: halt
+            if account_halt is not None:
+                logger.error("%s; trading starts HALTED", account_halt)
             recovery = await recover(store, broker, now_ns=clock.now_ns())
             tree = TradingTree(
                 config,
@@ -204,7 +207,8 @@ async def run_live(
                 control_socket=control_socket_path(config),
                 store=store,
             )
-            tree.restore(store, halt_reason=recovery.halt_reason)
+            halts = [reason for reason in (account_halt, recovery.halt_reason) if reason is not None]
+            tree.restore(store, halt_reason="; ".join(halts) if halts else None)
             if on_started is not None:
                 on_started(path, description)
             summary = await tree.run(duration=duration, on_status=on_status, stop=stop, commands=commands)

@@ -75,11 +75,41 @@ class VenuePosition:
 @final
 @attrs.frozen(kw_only=True)
 class AccountSnapshot:
-    """The venue's view of the account."""
+    """The venue's view of the account: money, and whether it may trade at all."""
 
     cash: float
     buying_power: float
     equity: float
+    account_id: str | None = None
+    """The venue's id of the account, when it says."""
+    account_number: str | None = None
+    """The account number people see (Alpaca's ``PA…``), when the venue says."""
+    status: str = "ACTIVE"
+    """Alpaca's account status: ``ACTIVE`` normally (``ONBOARDING``, ``ACCOUNT_CLOSED`` …)."""
+    trading_blocked: bool = False
+    """The venue blocks trading on the account."""
+    account_blocked: bool = False
+    """The venue blocks the whole account."""
+    trade_suspended_by_user: bool = False
+    """The account's owner suspended trading (an account setting)."""
+
+    def halt_reason(self) -> str | None:
+        """Return why this account may not trade (a status other than ``ACTIVE``, a block), or None."""
+        problems = [f"status {self.status}"] if self.status != "ACTIVE" else []
+        problems += [
+            name
+            for name, on in (
+                ("trading_blocked", self.trading_blocked),
+                ("account_blocked", self.account_blocked),
+                ("trade_suspended_by_user", self.trade_suspended_by_user),
+            )
+            if on
+        ]
+        if not problems:
+            return None
+        name = self.account_number or self.account_id
+        account = f"venue account {name}" if name else "the venue account"
+        return f"{account} may not trade ({', '.join(problems)})"
 
 
 class MarketDataFeed(Protocol):

@@ -954,6 +954,7 @@ def test_public_names_are_exported() -> None:
 
     assert local.__all__ == sorted(local.__all__)
     assert set(local.__all__) == {
+        "AccountStatus",
         "LocalVenue",
         "LocalVenueStatistics",
         "VenueFaults",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from pyrt.errors import DecodeError
 from pyrt.messages import (
     Message,
     OrderAccepted,
@@ -23,7 +24,7 @@ from pyrt.orders import OrderState, OrderTracker
 from pyrt.reconcile import reconcile
 from pyrt.store import StoredOrder
 from pyrt.venues.alpaca._updates import OrderUpdateMapper
-from pyrt.venues.alpaca._wire import order_from_wire
+from pyrt.venues.alpaca._wire import account_from_wire, order_from_wire
 
 TS = "2024-01-02T15:51:44.208123456Z"
 VID = "61e69015-8549-4bfd-b9c3-01e75843f47d"
@@ -224,3 +225,57 @@ def test_reconcile_when_venue_reports_done_for_day_leaves_the_order_open() -> No
 
     assert report.closed_orders == ()
     assert report.is_clean
+
+
+# ---------------------------------------------------------------------------------- account
+
+
+def wire_account(**overrides: object) -> dict[str, object]:
+    account: dict[str, object] = {
+        "id": "0d9a5b1e-3c2f-4e8a-9b7d-6f5e4d3c2b1a",
+        "account_number": "PA1234567890",
+        "status": "ACTIVE",
+        "cash": "100000",
+        "buying_power": "100000",
+        "equity": "100000",
+        "trading_blocked": False,
+        "account_blocked": False,
+        "trade_suspended_by_user": False,
+        "transfers_blocked": True,  # not about trading: never halts
+    }
+    account.update(overrides)
+    return account
+
+
+def test_account_from_wire_when_active_and_unblocked_allows_trading() -> None:
+    account = account_from_wire(wire_account())
+
+    assert (account.account_id, account.status, account.halt_reason()) == (
+        "0d9a5b1e-3c2f-4e8a-9b7d-6f5e4d3c2b1a",
+        "ACTIVE",
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "said"),
+    [
+        ({"trading_blocked": True}, "trading_blocked"),
+        ({"account_blocked": True}, "account_blocked"),
+        ({"trade_suspended_by_user": True}, "trade_suspended_by_user"),
+        ({"status": "ACCOUNT_CLOSED"}, "status ACCOUNT_CLOSED"),
+        ({"status": "ONBOARDING", "trading_blocked": True}, "status ONBOARDING, trading_blocked"),
+    ],
+)
+def test_account_from_wire_when_blocked_or_not_active_says_why_trading_must_halt(
+    overrides: dict[str, object], said: str
+) -> None:
+    reason = account_from_wire(wire_account(**overrides)).halt_reason()
+
+    assert reason == f"venue account PA1234567890 may not trade ({said})"
+
+
+@pytest.mark.parametrize("broken", [{"status": None}, {"trading_blocked": "no"}, {"account_blocked": 1}])
+def test_account_from_wire_when_standing_is_unreadable_raises_decode_error(broken: dict[str, object]) -> None:
+    with pytest.raises(DecodeError):
+        account_from_wire(wire_account(**broken))

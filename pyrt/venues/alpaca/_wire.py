@@ -282,6 +282,10 @@ def position_from_wire(data: object) -> VenuePosition:
 def account_from_wire(data: object) -> AccountSnapshot:
     """Build an :class:`AccountSnapshot` from an Alpaca Account object (section 2.9).
 
+    ``status`` is required (Alpaca always sends it); the blocking flags may be absent (false)
+    but, when present, must be booleans: an account whose standing cannot be read is an error,
+    never taken as tradable.
+
     Raises:
         DecodeError: a required field is missing or unreadable.
     """
@@ -293,7 +297,27 @@ def account_from_wire(data: object) -> AccountSnapshot:
         cash=cash,
         buying_power=parse_number(data.get("buying_power"), name="buying_power"),
         equity=parse_number(equity_raw, name="equity"),
+        account_id=_optional_text(data, "id"),
+        account_number=_optional_text(data, "account_number"),
+        status=_text(data, "status").upper(),
+        trading_blocked=_flag(data, "trading_blocked"),
+        account_blocked=_flag(data, "account_blocked"),
+        trade_suspended_by_user=_flag(data, "trade_suspended_by_user"),
     )
+
+
+def _optional_text(data: Mapping[str, object], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _flag(data: Mapping[str, object], key: str) -> bool:
+    value = data.get(key, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise DecodeError(f"{key} must be true or false, was {value!r}", source="alpaca.rest")
+    return value
 
 
 # ---------------------------------------------------------------------------------- frames

@@ -13,9 +13,10 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Final, final
 from zoneinfo import ZoneInfo
 
+import attrs
 import orjson
 
 from ...messages import OrderType, Side, TimeInForce
@@ -76,6 +77,29 @@ MAX_LIST_LIMIT: Final = 500
 Publish = Callable[[Sequence[EngineEvent]], None]
 
 
+@final
+@attrs.frozen(kw_only=True)
+class AccountStatus:
+    """The account's standing the venue reports on ``GET /v2/account`` (Alpaca section 2.9).
+
+    Anything but the default (``ACTIVE``, nothing blocked) makes the venue refuse new orders
+    with 403, as Alpaca does, so clients can be tested against a blocked or closed account.
+    """
+
+    status: str = "ACTIVE"
+    """``ACTIVE``, or another of Alpaca's statuses (``ONBOARDING``, ``ACCOUNT_CLOSED`` …)."""
+    trading_blocked: bool = False
+    account_blocked: bool = False
+    trade_suspended_by_user: bool = False
+
+    @property
+    def may_trade(self) -> bool:
+        """Whether orders are accepted."""
+        return self.status == "ACTIVE" and not (
+            self.trading_blocked or self.account_blocked or self.trade_suspended_by_user
+        )
+
+
 def _error(status: int, code: int, message: str) -> Response:
     return Response.json(status, {"code": code, "message": message})
 
@@ -98,6 +122,8 @@ class TradingApi:
         account_id: the account's UUID.
         created_at_ns: when the account was "opened" (the venue's start).
         starting_cash: cash at the start, reported as ``last_equity``.
+        account_status: the account's standing (default: active); change it later through
+            :attr:`account_status`.
     """
 
     def __init__(
@@ -109,8 +135,10 @@ class TradingApi:
         account_id: str,
         created_at_ns: int,
         starting_cash: float,
+        account_status: AccountStatus | None = None,
     ) -> None:
         self.engine = engine
+        self.account_status = account_status if account_status is not None else AccountStatus()
         self._publish = publish
         self._symbols = frozenset(symbols)
         self._by_compact = {s.replace("/", ""): s for s in symbols}
@@ -217,8 +245,8 @@ class TradingApi:
         return {
             "id": self._account_id,
             "account_number": self._account_number,
-            "status": "ACTIVE",
-            "crypto_status": "ACTIVE",
+            "status": self.account_status.status,
+            "crypto_status": self.account_status.status,
             "currency": "USD",
             "buying_power": buying_power,
             "regt_buying_power": buying_power,
@@ -233,11 +261,11 @@ class TradingApi:
             "pending_transfer_out": "0",
             "portfolio_value": dec(account.equity),
             "pattern_day_trader": False,
-            "trading_blocked": False,
+            "trading_blocked": self.account_status.trading_blocked,
             "transfers_blocked": False,
-            "account_blocked": False,
+            "account_blocked": self.account_status.account_blocked,
             "created_at": format_ts(self._created_at_ns),
-            "trade_suspended_by_user": False,
+            "trade_suspended_by_user": self.account_status.trade_suspended_by_user,
             "multiplier": "1",
             "shorting_enabled": True,
             "equity": dec(account.equity),
@@ -381,6 +409,8 @@ class TradingApi:
 
     def _submit(self, request: Request, now_ns: int) -> Response:
         body = self._body(request)
+        if not self.account_status.may_trade:
+            raise WireError("account is not authorized to trade", status=403, code=40310000)
         order_class = body.get("order_class") or "simple"
         if order_class != "simple":
             raise WireError(f"order_class {order_class} is not supported by the local venue")

@@ -7,6 +7,7 @@ import logging
 import math
 import random
 import socket
+import secrets
 import uuid
 from collections.abc import Sequence
 from typing import Final, final
@@ -21,7 +22,7 @@ from ..sim.market import MarketSimulator
 from ._datastream import DataFeed, FeedSpec
 from ._faults import FaultState, RestFault, VenueFaults
 from ._http import DROP, Drop, Request, Response, serve_http_connection
-from ._rest import TradingApi
+from ._rest import AccountStatus, TradingApi
 from ._tradestream import TradeUpdatesHub
 from ._websocket import ServerWebSocket, handshake_response, is_upgrade_request
 from ._wire import NS_PER_SECOND, is_crypto
@@ -110,6 +111,16 @@ class LocalVenue:
             clients show up quickly); ``None`` leaves the kernel's default.
         compression: whether to accept permessage-deflate on WebSockets.
         market: a market simulator to use instead of the default random walk.
+        unique_ids: mint order, execution and account ids from the operating system's entropy
+            instead of the seed, so they are unique across processes: a served venue
+            (``pyrt venue``, the embedded venue of ``pyrt run``) restarted on the same seed must
+            never reuse an id its clients have seen. Its state lives only as long as the
+            process, so a restart is a new account and says so by a new account id. Prices and
+            faults stay seeded either way; the default (False) keeps every id seeded, for
+            reproducible tests and simulations.
+        account_status: the account's standing on ``GET /v2/account`` (default active); anything
+            else makes the venue refuse orders with 403. Change it later through
+            :attr:`account_status`.
 
     Raises:
         ValueError: no symbols, or a bad interval or limit.
@@ -136,6 +147,8 @@ class LocalVenue:
         socket_send_buffer: int | None = None,
         compression: bool = True,
         market: MarketSimulator | None = None,
+        unique_ids: bool = False,
+        account_status: AccountStatus | None = None,
     ) -> None:
         symbols = tuple(dict.fromkeys(s.upper() for s in symbols))
         if not symbols:
@@ -168,12 +181,16 @@ class LocalVenue:
         fault_rng = random.Random(master.getrandbits(64))
         book_rng = random.Random(master.getrandbits(64))
         self._account_id = str(uuid.UUID(int=master.getrandbits(128), version=4))
+        if unique_ids:  # the engine's rng makes ids only; the seeded draws above stay as they are
+            engine_rng = random.Random(secrets.randbits(128))
+            self._account_id = str(uuid.uuid4())
 
         self.engine = MatchingEngine(starting_cash=starting_cash, rng=engine_rng, symbols=symbols)
         self.market = market if market is not None else MarketSimulator(list(symbols), market_rng)
         self._test_market = MarketSimulator([TEST_SYMBOL], test_rng, start_prices={TEST_SYMBOL: 100.0})
         self._faults = FaultState(faults or VenueFaults(), fault_rng)
         self._starting_cash = starting_cash
+        self._account_status = account_status if account_status is not None else AccountStatus()
 
         stocks = tuple(s for s in symbols if not is_crypto(s))
         cryptos = tuple(s for s in symbols if is_crypto(s))
@@ -223,6 +240,18 @@ class LocalVenue:
     def faults(self, faults: VenueFaults) -> None:
         logger.info("venue faults set to %r", faults)
         self._faults.reset(faults)
+
+    @property
+    def account_status(self) -> AccountStatus:
+        """The account's standing the venue reports (and enforces on new orders)."""
+        return self._account_status
+
+    @account_status.setter
+    def account_status(self, status: AccountStatus) -> None:
+        logger.info("venue account status set to %r", status)
+        self._account_status = status
+        if self._api is not None:
+            self._api.account_status = status
 
     def check_credentials(self, key: str, secret: str) -> bool:
         """Return whether a key pair may use the venue (any pair when no key was configured)."""
@@ -274,6 +303,7 @@ class LocalVenue:
             account_id=self._account_id,
             created_at_ns=now_ns,
             starting_cash=self._starting_cash,
+            account_status=self._account_status,
         )
         self._tick(now_ns)
         logger.info("local venue listening on %s (symbols %s)", self.url, ",".join(self.symbols))
