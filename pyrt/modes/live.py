@@ -128,6 +128,7 @@ async def open_live_venue(
             starting_cash=config.risk.starting_cash,
             clock=clock,
             rate_limit=config.execution.rate_limit_per_minute,
+            unique_ids=True,  # a fresh account every run, with ids no earlier run has seen
         )
         async with trio.open_nursery() as nursery:
             port = await nursery.start(server.serve)

@@ -1001,3 +1001,48 @@ def test_cli_reports_help_and_bad_flags_as_exit_status(
     from pyrt.venues.local import run_venue_cli
 
     assert run_venue_cli(args) == status
+
+
+# ---------------------------------------------------------------------------- ids across processes
+
+
+async def _one_fill(venue: LocalVenue, client_order_id: str) -> tuple[str, str, str]:
+    async with rest(venue) as client, stream(venue, "/stream") as updates:
+        await send(updates, {"action": "auth", "key": "k", "secret": "s"})
+        await updates.get_message()
+        await send(updates, {"action": "listen", "data": {"streams": ["trade_updates"]}})
+        await updates.get_message()
+        order = (await client.post("/v2/orders", json=order_body(client_order_id=client_order_id))).json()
+        account = (await client.get("/v2/account")).json()
+        while True:
+            event = orjson.loads(await updates.get_message())
+            if event["data"]["event"] == "fill":
+                return order["id"], event["data"]["execution_id"], account["id"]
+
+
+async def test_served_venues_on_the_same_seed_never_reuse_order_execution_or_account_ids(
+    nursery: trio.Nursery,
+) -> None:
+    # a `pyrt venue` restarted on the same seed reused its ids, and pyrt refused its real fills
+    # as duplicates: a served venue mints ids unique across processes
+    first = await start_venue(nursery, seed=5, unique_ids=True, tick_interval=0.01)
+    second = await start_venue(nursery, seed=5, unique_ids=True, tick_interval=0.01)
+
+    with trio.fail_after(GUARD_SECONDS):
+        a = await _one_fill(first, "c-1")
+        b = await _one_fill(second, "c-1")
+
+    assert a[0] != b[0]  # order id
+    assert a[1] != b[1]  # execution id
+    assert a[2] != b[2]  # account id: a restarted venue is a new account, and says so
+
+
+async def test_in_process_venue_on_a_seed_stays_deterministic(nursery: trio.Nursery) -> None:
+    first = await start_venue(nursery, seed=5, tick_interval=0.01)
+    second = await start_venue(nursery, seed=5, tick_interval=0.01)
+
+    with trio.fail_after(GUARD_SECONDS):
+        a = await _one_fill(first, "c-1")
+        b = await _one_fill(second, "c-1")
+
+    assert (a[0], a[2]) == (b[0], b[2])

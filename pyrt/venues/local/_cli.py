@@ -14,6 +14,19 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8765
 DEFAULT_SYMBOLS = "AAPL,MSFT,BTC/USD"
+MAX_PORT = 65535
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= MAX_PORT:
+        raise argparse.ArgumentTypeError(
+            f"must be a port number from 0 to {MAX_PORT} (0 picks a free one), was {text!r}"
+        )
+    return port
 
 
 async def serve_local_venue(
@@ -53,6 +66,7 @@ async def serve_local_venue(
         secret=secret,
         tick_interval=tick_interval,
         rate_limit=rate_limit,
+        unique_ids=True,  # a restarted venue must never reuse an order or execution id
     )
     async with trio.open_nursery() as nursery:
         bound = await nursery.start(venue.serve)
@@ -77,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any)"
+        "--port", type=_port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any)"
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
@@ -102,7 +116,8 @@ def run_venue_cli(args: Sequence[str]) -> int:
         args: the flags, without the program name.
 
     Returns:
-        The process exit status: 0 after Ctrl-C, 2 for bad flags.
+        The process exit status: 0 after Ctrl-C, 1 when the address cannot be bound, 2 for bad
+        flags (a port outside 0 to 65535 included).
     """
     parser = build_parser()
     try:
@@ -116,6 +131,7 @@ def run_venue_cli(args: Sequence[str]) -> int:
     if (options.key is None) != (options.secret is None):
         logger.error("--key and --secret must be given together")
         return 2
+    failed: list[OSError] = []
     try:
         trio.run(
             lambda: serve_local_venue(
@@ -131,4 +147,9 @@ def run_venue_cli(args: Sequence[str]) -> int:
         )
     except* KeyboardInterrupt:  # trio delivers Ctrl-C inside the serving nurseries' group
         logger.info("local venue stopped")
+    except* OSError as group:  # the address is taken or cannot be bound: say so in one line
+        failed.extend(exc for exc in group.exceptions if isinstance(exc, OSError))
+    if failed:
+        logger.error("cannot serve on %s:%s: %s", options.host, options.port, failed[0])
+        return 1
     return 0
