@@ -144,7 +144,7 @@ class ReconcileReport:
         lines.extend(f"  close {msg.client_order_id}: {msg.reason}" for msg in self.closed_orders)
         lines.extend(
             f"  adopted {order.client_order_id} (venue {order.venue_order_id}): {order.side} "
-            f"{order.quantity:.12g} {order.symbol} {order.status}, filled {order.filled_quantity:.12g}"
+            f"{_size(order)} {order.symbol} {order.status}, filled {order.filled_quantity:.12g}"
             for order in self.adopted_orders
         )
         lines.extend(
@@ -159,6 +159,11 @@ class ReconcileReport:
         )
         lines.extend(f"  problem: {problem}" for problem in self.problems)
         return "\n".join(lines)
+
+
+def _size(order: VenueOrder) -> str:
+    # a notional order has no quantity until it fills: show its dollars
+    return f"{order.quantity:.12g}" if order.quantity is not None else f"${order.notional or 0.0:.12g} of"
 
 
 def _symbol_key(symbol: str) -> str:
@@ -266,7 +271,8 @@ def _reconcile_order(
                 "price, and the order has none; fill not made up"
             )
         else:
-            leaves = 0.0 if venue.status == "filled" else max(venue.quantity - venue.filled_quantity, 0.0)
+            ordered = venue.quantity if venue.quantity is not None else order.quantity
+            leaves = 0.0 if venue.status == "filled" else max(ordered - venue.filled_quantity, 0.0)
             final_fill = leaves == 0.0  # ends the order (FILLED) by itself
             cumulative = venue.filled_quantity
             found.fills.append(

@@ -21,7 +21,8 @@ class VenueOrder:
     client_order_id: str
     symbol: str
     side: Side
-    quantity: float
+    quantity: float | None
+    """Shares or coins ordered; None for a notional order (sized in dollars by the venue)."""
     filled_quantity: float
     filled_avg_price: float | None
     order_type: OrderType
@@ -30,6 +31,12 @@ class VenueOrder:
     stop_price: float | None
     status: str
     """Alpaca's status spelling: ``new``, ``partially_filled``, ``filled``, ``canceled`` …"""
+    notional: float | None = None
+    """The dollar amount of a notional order; None for an order of a quantity."""
+    replaced_by: str | None = None
+    """For a ``replaced`` order: the venue id of the order that replaced it."""
+    replaces: str | None = None
+    """For a replacement: the venue id of the order it replaced."""
 
     @property
     def is_open(self) -> bool:

@@ -7,8 +7,15 @@ believing, not only which messages came out.
 
 from __future__ import annotations
 
+import logging
+import random
+from pathlib import Path
+
+import httpx
+import orjson
 import pytest
 
+from pyrt.clock import VirtualClock
 from pyrt.errors import DecodeError
 from pyrt.messages import (
     Message,
@@ -20,9 +27,11 @@ from pyrt.messages import (
     Side,
     TimeInForce,
 )
+from pyrt.modes.recovery import recover
 from pyrt.orders import OrderState, OrderTracker
 from pyrt.reconcile import reconcile
-from pyrt.store import StoredOrder
+from pyrt.store import Store, StoredOrder
+from pyrt.venues.alpaca import AlpacaBroker, UnsupportedOrder
 from pyrt.venues.alpaca._updates import OrderUpdateMapper
 from pyrt.venues.alpaca._wire import account_from_wire, order_from_wire
 
@@ -279,3 +288,192 @@ def test_account_from_wire_when_blocked_or_not_active_says_why_trading_must_halt
 def test_account_from_wire_when_standing_is_unreadable_raises_decode_error(broken: dict[str, object]) -> None:
     with pytest.raises(DecodeError):
         account_from_wire(wire_account(**broken))
+
+
+# ---------------------------------------------------------------------------------- notional
+
+
+def test_order_from_wire_when_notional_and_open_keeps_the_notional_and_no_quantity() -> None:
+    order = order_from_wire(
+        wire_order(qty=None, notional="500", type="market", limit_price=None, time_in_force="day")
+    )
+
+    assert (order.quantity, order.notional, order.filled_quantity, order.is_open) == (None, 500.0, 0.0, True)
+
+
+def test_order_from_wire_when_notional_partly_filled_still_has_no_quantity() -> None:
+    order = order_from_wire(
+        wire_order(
+            qty=None,
+            notional="500",
+            type="market",
+            limit_price=None,
+            time_in_force="day",
+            filled_qty="2.5",
+            filled_avg_price="100",
+            status="partially_filled",
+        )
+    )
+
+    assert (order.quantity, order.notional, order.filled_quantity) == (None, 500.0, 2.5)
+
+
+def test_mapper_when_notional_order_fills_reports_fills_ending_it_only_when_filled() -> None:
+    mapper = OrderUpdateMapper()
+    notional = {"qty": None, "notional": "500", "type": "market", "limit_price": None, "time_in_force": "day"}
+    mapper.expect("cid-1")
+
+    partial = mapper.on_stream(
+        update(
+            "partial_fill",
+            price="100",
+            qty="2",
+            execution_id="e1",
+            order={**notional, "filled_qty": "2", "filled_avg_price": "100", "status": "partially_filled"},
+        ),
+        ts_init=1,
+    )
+    final = mapper.on_stream(
+        update(
+            "fill",
+            price="100",
+            qty="3",
+            execution_id="e2",
+            order={**notional, "filled_qty": "5", "filled_avg_price": "100", "status": "filled"},
+        ),
+        ts_init=2,
+    )
+
+    fills = [m for m in partial + final if isinstance(m, OrderFilled)]
+    assert [(f.fill_quantity, f.cumulative_quantity, f.is_final) for f in fills] == [
+        (2.0, 2.0, False),
+        (3.0, 5.0, True),
+    ]
+    assert not mapper.is_open("cid-1")
+
+
+# ---------------------------------------------------------------------------------- unsupported
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"type": "trailing_stop", "trail_percent": "2", "limit_price": None}, "type trailing_stop"),
+        ({"order_type": "trailing_stop", "type": None, "limit_price": None}, "type trailing_stop"),
+        ({"time_in_force": "opg"}, "time_in_force opg"),
+        ({"time_in_force": "cls"}, "time_in_force cls"),
+        ({"order_class": "bracket"}, "order_class bracket"),
+        ({"order_class": "oco"}, "order_class oco"),
+        ({"order_class": "oto"}, "order_class oto"),
+        ({"order_class": "simple", "legs": [wire_order(id=VID2)]}, "legs"),
+        ({"type": "mystery"}, "type mystery"),
+    ],
+)
+def test_order_from_wire_when_pyrt_cannot_represent_the_order_refuses_it_with_the_reason(
+    overrides: dict[str, object], reason: str
+) -> None:
+    with pytest.raises(UnsupportedOrder) as caught:
+        order_from_wire(wire_order(**overrides))
+
+    assert reason in caught.value.reason
+    assert (caught.value.venue_order_id, caught.value.client_order_id, caught.value.symbol) == (
+        VID,
+        "cid-1",
+        "AAPL",
+    )
+    assert isinstance(caught.value, DecodeError)
+
+
+@pytest.mark.parametrize("order_class", ["", "simple", None])
+def test_order_from_wire_when_order_class_is_simple_decodes_it(order_class: str | None) -> None:
+    assert order_from_wire(wire_order(order_class=order_class)).order_type is OrderType.LIMIT
+
+
+def test_mapper_when_update_is_for_an_unsupported_order_raises_the_typed_error() -> None:
+    mapper = OrderUpdateMapper()
+
+    with pytest.raises(UnsupportedOrder):
+        mapper.on_stream(update("new", order={"type": "trailing_stop", "limit_price": None}), ts_init=1)
+
+
+# ---------------------------------------------------------------------------------- broker
+
+
+def make_broker(orders: list[dict[str, object]], requests: list[httpx.Request]) -> AlpacaBroker:
+    """A broker whose venue (an httpx transport) lists ``orders`` as open and holds no position."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        if request.method == "GET" and request.url.path == "/v2/orders":
+            return httpx.Response(200, json=orders)
+        if request.method == "GET" and request.url.path == "/v2/positions":
+            return httpx.Response(200, json=[])
+        if request.method == "DELETE":
+            return httpx.Response(204)
+        return httpx.Response(404, json={"code": 40410000, "message": "not found"})
+
+    return AlpacaBroker(
+        base_url="http://127.0.0.1:9",
+        key_id="PKUNITTEST",
+        secret_key="unit-secret",
+        clock=VirtualClock(0),
+        rng=random.Random(1),
+        transport=httpx.MockTransport(handler),
+    )
+
+
+TRAILING = wire_order(
+    id=VID2, client_order_id="by-hand", type="trailing_stop", side="sell", limit_price=None, trail_percent="2"
+)
+
+
+async def test_list_open_orders_when_one_is_unsupported_skips_counts_and_logs_it_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    requests: list[httpx.Request] = []
+    async with make_broker([wire_order(), TRAILING], requests) as broker:
+        with caplog.at_level(logging.ERROR):
+            first = await broker.list_open_orders()
+            second = await broker.list_open_orders()
+        stats = broker.statistics()
+
+    assert [o.client_order_id for o in first] == ["cid-1"]
+    assert [o.client_order_id for o in second] == ["cid-1"]
+    assert stats.unsupported_orders == 1
+    (record,) = [r for r in caplog.records if "by-hand" in r.getMessage()]
+    assert "type trailing_stop" in record.getMessage()
+    assert "sell AAPL" in record.getMessage()
+
+
+async def test_recovery_when_the_account_holds_an_order_pyrt_cannot_represent_starts_and_reports_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bracket_leg = wire_order(
+        id="c0ffee00-0000-4000-8000-000000000001", client_order_id="leg", order_class="bracket"
+    )
+    requests: list[httpx.Request] = []
+    with Store.open(tmp_path / "s.sqlite3") as store:
+        store.begin_run(ts_ns=1, label="test")
+        async with make_broker([TRAILING, bracket_leg], requests) as broker:
+            with caplog.at_level(logging.ERROR):
+                recovery = await recover(store, broker, now_ns=5)
+            stats = broker.statistics()
+
+    assert recovery.report.adopted_orders == ()  # not reshaped into a simple order and adopted
+    assert recovery.halt_reason is None
+    assert stats.unsupported_orders == 2
+    assert not [r for r in requests if r.method == "DELETE"]
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "by-hand" in logged
+    assert "order_class bracket" in logged
+
+
+async def test_broker_when_a_trade_update_is_for_an_unsupported_order_drops_and_counts_it() -> None:
+    broker = make_broker([], [])
+    message = {"stream": "trade_updates", "data": update("new", order=TRAILING)}
+
+    out = broker._on_stream_message(orjson.dumps(message).decode())
+
+    assert out == []
+    assert broker.statistics().unsupported_orders == 1
+    assert broker.statistics().updates_dropped == 0

@@ -6,6 +6,8 @@ venue: :func:`open_alpaca_venue` builds both halves from one base URL.
 - :class:`AlpacaBroker` implements :class:`pyrt.venues.Broker` (REST v2 + ``trade_updates``).
 - :class:`AlpacaFeed` implements :class:`pyrt.venues.MarketDataFeed` for one data endpoint;
   :class:`RoutedFeed` sends stock symbols to one feed and crypto pairs to another.
+- :class:`UnsupportedOrder`: an Alpaca order pyrt cannot represent (trailing stop, bracket …),
+  refused rather than reshaped.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ._venue import (
     alpaca_endpoints as alpaca_endpoints,
     open_alpaca_venue as open_alpaca_venue,
 )
+from ._wire import UnsupportedOrder as UnsupportedOrder
 
 __all__ = [
     "AlpacaBroker",
@@ -31,6 +34,7 @@ __all__ = [
     "AlpacaFeedStatistics",
     "AlpacaVenue",
     "RoutedFeed",
+    "UnsupportedOrder",
     "alpaca_endpoints",
     "open_alpaca_venue",
 ]

@@ -6,6 +6,7 @@ import email.utils
 import logging
 import math
 import random
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Final, TypeVar, final
@@ -29,7 +30,14 @@ from ...messages import Message, OrderSubmitted
 from .._protocols import AccountSnapshot, Emit, VenueOrder, VenuePosition
 from ._backoff import Backoff, TokenBucket
 from ._updates import OrderUpdateMapper
-from ._wire import account_from_wire, loads_frame, order_from_wire, order_request, position_from_wire
+from ._wire import (
+    UnsupportedOrder,
+    account_from_wire,
+    loads_frame,
+    order_from_wire,
+    order_request,
+    position_from_wire,
+)
 from ._ws import (
     CONNECTION_ERRORS,
     Prober,
@@ -52,6 +60,7 @@ DEFAULT_RETRY_AFTER: Final = 1.0
 OPEN_ORDERS_PAGE: Final = 500
 _MAX_PAGES: Final = 100
 _HANDSHAKE_TIMEOUT: Final = 10.0
+_MAX_UNSUPPORTED_REMEMBERED: Final = 10_000
 
 
 @final
@@ -87,6 +96,9 @@ class AlpacaBrokerStatistics:
     """Updates already reported (a fill seen by a poll and again on the stream …)."""
     synthesized_fills: int
     """Fills inferred from order state (missed on the stream), with deterministic ids."""
+    unsupported_orders: int
+    """Distinct venue orders refused because pyrt cannot represent them (trailing stops,
+    bracket/OCO/OTO legs, ``opg``/``cls`` …): left out of lists and updates, each logged once."""
 
 
 def _stream_url_from(base_url: str) -> str:
@@ -220,6 +232,8 @@ class AlpacaBroker:
         self._polls = 0
         self._emitted = 0
         self._dropped = 0
+        self._unsupported: OrderedDict[str, None] = OrderedDict()
+        self._unsupported_count = 0
 
     def __repr__(self) -> str:
         return f"AlpacaBroker(base_url={self.base_url!r}, stream_url={self.stream_url!r})"
@@ -257,6 +271,7 @@ class AlpacaBroker:
             updates_dropped=self._dropped,
             duplicates_dropped=self._updates.duplicates,
             synthesized_fills=self._updates.synthesized_fills,
+            unsupported_orders=self._unsupported_count,
         )
 
     async def wait_listening(self) -> None:
@@ -468,7 +483,13 @@ class AlpacaBroker:
             response = await self._call("GET", "/v2/orders", params=params)
             page = self._parse(response, _as_list, "GET /v2/orders")
             for raw in page:
-                order = self._parse_item(raw, order_from_wire, "GET /v2/orders")
+                try:
+                    order = order_from_wire(raw)
+                except UnsupportedOrder as exc:
+                    self._refuse_unsupported(exc, "GET /v2/orders")
+                    continue
+                except DecodeError as exc:
+                    raise TransportError(f"unreadable reply to GET /v2/orders: {exc}") from exc
                 orders[order.venue_order_id] = order
             last = page[-1] if page else None
             after = last.get("submitted_at") if isinstance(last, dict) else None
@@ -647,9 +668,28 @@ class AlpacaBroker:
             return []
         try:
             return self._updates.on_stream(data, ts_init=self._clock.now_ns())
+        except UnsupportedOrder as exc:
+            self._refuse_unsupported(exc, "trade_updates")
+            return []
         except (DecodeError, ValueError) as exc:
             self._drop_update(str(exc), raw)
             return []
+
+    def _refuse_unsupported(self, exc: UnsupportedOrder, where: str) -> None:
+        """Count an order pyrt cannot represent and say so once per order, at ERROR."""
+        if exc.venue_order_id in self._unsupported:
+            return
+        self._unsupported[exc.venue_order_id] = None
+        if len(self._unsupported) > _MAX_UNSUPPORTED_REMEMBERED:
+            self._unsupported.popitem(last=False)
+        self._unsupported_count += 1
+        logger.error(
+            "%s: %s; not tracked by pyrt (its fills will not be counted here and will show as a "
+            "position mismatch): handle it at the venue (%d such order(s) so far)",
+            where,
+            exc,
+            self._unsupported_count,
+        )
 
     def _drop_update(self, why: str, raw: str | bytes) -> None:
         self._dropped += 1

@@ -73,7 +73,7 @@ class _Known:
     client_order_id: str
     symbol: str | None = None
     side: Side | None = None
-    quantity: float = 0.0
+    quantity: float | None = None
     venue_order_id: str | None = None
     filled: float = 0.0
     """Cumulative quantity already reported as fills."""
@@ -88,6 +88,26 @@ def _lenient_number(value: object) -> float | None:
         return parse_optional_number(value, name="value")
     except DecodeError:
         return None
+
+
+def _scale(order: VenueOrder) -> float:
+    """The order's size, for float tolerances: its quantity, or what filled of a notional order."""
+    return max(order.quantity if order.quantity is not None else order.filled_quantity, 1.0)
+
+
+def _leaves(order: VenueOrder, cumulative: float) -> float:
+    """Quantity still working after ``cumulative`` filled; 0 once the venue says ``filled``.
+
+    A notional order has no quantity: what is left of its dollars, at its average fill price.
+    """
+    if order.status == "filled":
+        return 0.0
+    if order.quantity is not None:
+        return max(order.quantity - cumulative, 0.0)
+    average = order.filled_avg_price
+    if order.notional is None or average is None or not average > 0.0:
+        return 0.0
+    return max((order.notional - average * order.filled_quantity) / average, 0.0)
 
 
 def synthetic_execution_id(venue_order_id: str, cumulative: float) -> str:
@@ -209,7 +229,7 @@ class OrderUpdateMapper:
             fill_price=price,
             fill_quantity=quantity,
             cumulative_quantity=cumulative,
-            leaves_quantity=max(order.quantity - cumulative, 0.0),
+            leaves_quantity=_leaves(order, cumulative),
             ts_event=ts_event,
             ts_init=ts_init,
         )
@@ -226,7 +246,7 @@ class OrderUpdateMapper:
     def _catch_up(self, known: _Known, order: VenueOrder, ts_event: int, ts_init: int) -> list[Message]:
         """Report fills the venue shows beyond what was reported, as one synthesised fill."""
         gap = order.filled_quantity - known.filled
-        if gap <= _EPSILON * max(order.quantity, 1.0):
+        if gap <= _EPSILON * _scale(order):
             return []
         fallback = order.filled_avg_price if order.filled_avg_price is not None else 0.0
         price = self._gap_price(known, order, gap, 0.0, fallback)
@@ -273,7 +293,7 @@ class OrderUpdateMapper:
             known.filled = max(order.filled_quantity - quantity, 0.0)
             if order.filled_avg_price is not None and price is not None:
                 known.notional = max(order.filled_avg_price * order.filled_quantity - quantity * price, 0.0)
-        tolerance = _EPSILON * max(order.quantity, 1.0)
+        tolerance = _EPSILON * _scale(order)
         delta = order.filled_quantity - known.filled
         if delta <= tolerance:
             self.duplicates += 1

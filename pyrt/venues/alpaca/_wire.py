@@ -14,6 +14,7 @@ import calendar
 import json
 import logging
 import math
+import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Final, final
@@ -55,21 +56,54 @@ OVERSIZED: Final = "oversized"
 UNMAPPED_TYPES: Final = frozenset({"u", "d", "s", "l", "c", "x", "i"})
 CONTROL_TYPES: Final = frozenset({"success", "error", "subscription"})
 
+#: The order types and times in force pyrt represents; anything else (``trailing_stop``,
+#: ``opg``, ``cls`` …) is refused as an :class:`UnsupportedOrder`, never mapped to a near miss.
 _ORDER_TYPES: Final = {
     "market": OrderType.MARKET,
     "limit": OrderType.LIMIT,
     "stop": OrderType.STOP,
     "stop_limit": OrderType.STOP_LIMIT,
-    "trailing_stop": OrderType.STOP,  # a stop whose trigger moves; pyrt has no such type
 }
 _TIME_IN_FORCE: Final = {
     "day": TimeInForce.DAY,
     "gtc": TimeInForce.GTC,
     "ioc": TimeInForce.IOC,
     "fok": TimeInForce.FOK,
-    "opg": TimeInForce.DAY,  # auction-only day orders
-    "cls": TimeInForce.DAY,
 }
+_SIMPLE_CLASSES: Final = frozenset({"", "simple"})
+
+
+class UnsupportedOrder(DecodeError):
+    """A well-formed Alpaca order pyrt cannot represent: a trailing stop, a bracket/OCO/OTO/multi-leg
+    order or one of its legs, an auction-only (``opg``/``cls``) order, an unknown type.
+
+    It is refused whole rather than reshaped into something it is not (a trailing stop is not a
+    stop with no price). The broker skips such orders in lists and updates, counts them and
+    logs each once (:attr:`AlpacaBrokerStatistics.unsupported_orders`).
+
+    Attributes:
+        venue_order_id: the venue's id of the order.
+        client_order_id: its client order id.
+        symbol: its symbol.
+        side: ``buy`` or ``sell``.
+        status: its Alpaca status.
+        reason: what pyrt cannot represent, e.g. ``"type trailing_stop"``.
+    """
+
+    def __init__(
+        self, *, venue_order_id: str, client_order_id: str, symbol: str, side: str, status: str, reason: str
+    ) -> None:
+        self.venue_order_id = venue_order_id
+        self.client_order_id = client_order_id
+        self.symbol = symbol
+        self.side = side
+        self.status = status
+        self.reason = reason
+        super().__init__(
+            f"order {venue_order_id} (client id {client_order_id}, {side} {symbol}, {status}) is not one "
+            f"pyrt can represent: {reason}",
+            source="alpaca.rest",
+        )
 
 
 # ---------------------------------------------------------------------------------- scalars
@@ -216,48 +250,77 @@ def _text(data: Mapping[str, object], key: str) -> str:
     return value
 
 
-def _order_type(value: object) -> OrderType:
-    found = _ORDER_TYPES.get(value.lower()) if isinstance(value, str) else None
-    if found is None:
-        raise DecodeError(f"type {value!r} is not an order type pyrt knows", source="alpaca.rest")
-    return found
-
-
-def _time_in_force(value: object) -> TimeInForce:
-    found = _TIME_IN_FORCE.get(value.lower()) if isinstance(value, str) else None
-    if found is None:
-        raise DecodeError(f"time_in_force {value!r} is not one pyrt knows", source="alpaca.rest")
-    return found
+def _unsupported_because(data: Mapping[str, object]) -> str | None:
+    """Return what pyrt cannot represent in an order (type, time in force, class, legs), or None."""
+    problems: list[str] = []
+    raw_type = data.get("type") or data.get("order_type")
+    if not (isinstance(raw_type, str) and raw_type.lower() in _ORDER_TYPES):
+        problems.append(f"type {raw_type}")
+    raw_tif = data.get("time_in_force")
+    if not (isinstance(raw_tif, str) and raw_tif.lower() in _TIME_IN_FORCE):
+        problems.append(f"time_in_force {raw_tif}")
+    order_class = data.get("order_class")
+    if not (order_class is None or (isinstance(order_class, str) and order_class.lower() in _SIMPLE_CLASSES)):
+        problems.append(f"order_class {order_class}")
+    if data.get("legs"):
+        problems.append("legs (a multi-leg order)")
+    return ", ".join(problems) if problems else None
 
 
 def order_from_wire(data: object) -> VenueOrder:
     """Build a :class:`VenueOrder` from an Alpaca Order object (section 2.4).
 
+    A notional order (``qty`` null, ``notional`` set) keeps its notional and has no quantity
+    until the venue reports one.
+
     Raises:
+        UnsupportedOrder: a well-formed order pyrt cannot represent (see there).
         DecodeError: a required field is missing or unreadable.
     """
     if not isinstance(data, Mapping):
         raise DecodeError(f"an order must be an object, was {type(data).__name__}", source="alpaca.rest")
+    venue_order_id = _text(data, "id")
+    client_order_id = _text(data, "client_order_id")
+    symbol = _text(data, "symbol")
+    status = _text(data, "status")
     side_text = _text(data, "side").lower()
     if side_text not in ("buy", "sell"):
         raise DecodeError(f"side must be buy or sell, was {side_text!r}", source="alpaca.rest")
+    if data.get("time_in_force") is None:
+        raise DecodeError("time_in_force must be set, was None", source="alpaca.rest")
+    unsupported = _unsupported_because(data)
+    if unsupported is not None:
+        raise UnsupportedOrder(
+            venue_order_id=venue_order_id,
+            client_order_id=client_order_id,
+            symbol=symbol,
+            side=side_text,
+            status=status,
+            reason=unsupported,
+        )
     filled = parse_optional_number(data.get("filled_qty"), name="filled_qty") or 0.0
     quantity = parse_optional_number(data.get("qty"), name="qty")
-    order_type = _order_type(data.get("type", data.get("order_type")))
-    time_in_force = _time_in_force(data.get("time_in_force"))
+    notional = parse_optional_number(data.get("notional"), name="notional")
+    if quantity is None and notional is None:
+        raise DecodeError("an order needs qty or notional, had neither", source="alpaca.rest")
+    raw_type = str(data.get("type") or data.get("order_type"))  # both checked just above
+    raw_tif = str(data.get("time_in_force"))
     return VenueOrder(
-        venue_order_id=_text(data, "id"),
-        client_order_id=_text(data, "client_order_id"),
-        symbol=_text(data, "symbol"),
+        venue_order_id=venue_order_id,
+        client_order_id=client_order_id,
+        symbol=symbol,
         side=Side(side_text),
-        quantity=quantity if quantity is not None else filled,  # notional orders carry no qty
+        quantity=quantity,
+        notional=notional,
         filled_quantity=filled,
         filled_avg_price=parse_optional_number(data.get("filled_avg_price"), name="filled_avg_price"),
-        order_type=order_type,
-        time_in_force=time_in_force,
+        order_type=_ORDER_TYPES[raw_type.lower()],
+        time_in_force=_TIME_IN_FORCE[raw_tif.lower()],
         limit_price=parse_optional_number(data.get("limit_price"), name="limit_price"),
         stop_price=parse_optional_number(data.get("stop_price"), name="stop_price"),
-        status=_text(data, "status"),
+        status=status,
+        replaced_by=_optional_text(data, "replaced_by"),
+        replaces=_optional_text(data, "replaces"),
     )
 
 
@@ -323,28 +386,65 @@ def _flag(data: Mapping[str, object], key: str) -> bool:
 # ---------------------------------------------------------------------------------- frames
 
 
+#: Reason a frame nested too deeply is skipped (a key of ``AlpacaFeedStatistics.frames_skipped``).
+TOO_DEEP: Final = "too_deep"
+#: Deepest nesting the standard library's (recursive) JSON decoder is given; Alpaca's frames
+#: nest 4 deep (array, item, book side, level). orjson and msgpack stop at 1024 on their own.
+MAX_FALLBACK_DEPTH: Final = 32
+_JSON_TOKENS: Final = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}]')
+_OPENERS: Final = frozenset(b"[{")
+
+
+class FrameTooDeep(ValueError):
+    """A frame nests deeper than a decoder may go; refused before it recurses."""
+
+
+def _too_deep(raw: bytes, limit: int) -> bool:
+    depth = 0
+    for match in _JSON_TOKENS.finditer(raw):
+        first = match.group()[0]
+        if first in _OPENERS:
+            depth += 1
+            if depth > limit:
+                return True
+        elif first != 0x22:  # a closing bracket (0x22 is the quote of a string)
+            depth -= 1
+    return False
+
+
 def loads_frame(raw: str | bytes, *, msgpack_frames: bool) -> object:
     """Decode one frame: msgpack (``t`` as int ns) for binary frames when asked, else JSON.
 
     JSON that orjson refuses is retried with the standard library, which reads the ``NaN`` and
     ``Infinity`` literals some servers write, so such a value is dropped as one bad item rather
-    than costing the whole frame.
+    than costing the whole frame. Nesting is bounded before anything recurses: msgpack and
+    orjson refuse more than 1024 levels themselves (in C, without recursing in Python), and the
+    standard library's decoder only gets frames whose nesting a scan found to be at most
+    :data:`MAX_FALLBACK_DEPTH`.
 
     Raises:
+        FrameTooDeep: the frame nests deeper than that.
         ValueError: the frame is not valid JSON/msgpack.
     """
     if msgpack_frames and isinstance(raw, bytes):
         try:
             return msgpack.unpackb(raw, timestamp=2)
+        except msgpack.StackError as exc:
+            raise FrameTooDeep("msgpack frame nested deeper than 1024") from exc
         except ValueError:
             pass  # not msgpack: a server may still send JSON in a binary frame
     try:
         return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ValueError(str(exc)) from exc
+    except orjson.JSONDecodeError as exc:
+        if str(exc).startswith("depth limit"):
+            raise FrameTooDeep("JSON frame nested deeper than 1024") from exc
+    data = raw.encode() if isinstance(raw, str) else raw
+    if _too_deep(data, MAX_FALLBACK_DEPTH):
+        raise FrameTooDeep(f"JSON frame nested deeper than {MAX_FALLBACK_DEPTH}")
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(str(exc)) from exc
 
 
 Counter = Callable[[str, object], None]
