@@ -15,7 +15,7 @@ import attrs
 import orjson
 import trio
 
-from .config import load_config, parse_override
+from .config import StrategyConfig, load_config, parse_override
 from .control import ControlError, ControlRequest, send_command
 from .errors import ConfigError, DecodeError, JournalError, SupervisionError
 from .modes.tree import RunStatus, RunSummary
@@ -77,6 +77,10 @@ def _build_parser() -> argparse.ArgumentParser:
         "--param", action="append", default=[], metavar="KEY=VALUE", help="strategy parameter (repeatable)"
     )
     run.add_argument("--quiet", action="store_true", help="no live status lines, only the summary")
+    # -v after the command too (pyrt run -v); SUPPRESS keeps a -v given before the command
+    run.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more logging (-vv for debug)"
+    )
     run.add_argument(
         "--live", action="store_true", help="with --venue alpaca: Alpaca's live (real money) endpoints"
     )
@@ -128,6 +132,19 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         key, value = parse_override(item)
         out[f"strategy.params.{key}"] = value
     return out
+
+
+def _check_strategy(strategy: StrategyConfig) -> list[str]:
+    """Build the configured strategy once, so bad params are listed with the config's other problems."""
+    from .strategy import load_strategy
+
+    # the tree gives every strategy the bar timeframe; any valid one will do for the check
+    try:
+        load_strategy(strategy.name, {"timeframe": "1m", **dict(strategy.params)})
+    except ConfigError as exc:
+        where = "$.strategy.params" if "parameters" in exc.source else "$.strategy.name"
+        return [f"{where}: {error}" for error in exc.errors]
+    return []
 
 
 def _format_status(status: RunStatus) -> str:
@@ -183,7 +200,7 @@ def _print_summary(summary: RunSummary, out: TextIO) -> None:
 async def _run_until_signal(args: argparse.Namespace) -> int:
     from .modes.live import run_live
 
-    config = load_config(args.config, overrides=_overrides(args))
+    config = load_config(args.config, overrides=_overrides(args), check_strategy=_check_strategy)
     if args.live and not args.confirm_live:
         raise ConfigError(
             ["--live sends real orders with real money to Alpaca: add --confirm-live to mean it"],

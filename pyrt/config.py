@@ -33,7 +33,7 @@ import os
 import re
 import types
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Final, Generic, TypeAlias, TypeVar
 
@@ -691,6 +691,7 @@ def load_config(
     *,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, object] | None = None,
+    check_strategy: Callable[[StrategyConfig], Sequence[str]] | None = None,
 ) -> PyrtConfig:
     """Load, layer and validate a configuration.
 
@@ -704,6 +705,11 @@ def load_config(
         overrides: dotted keys to values, e.g. ``{"risk.max_order_size": 50, "symbols": ["SPY"]}``,
             typically from CLI flags. A value replaces what is at its key (a whole section too). Values
             must already have their JSON type: ``50``, not ``"50"`` (see :func:`parse_override`).
+        check_strategy: validates the strategy section (its name loads, its params fit the
+            strategy's ``Params``) and returns one line per problem, each naming its key path
+            (``$.strategy.params: ...``); they are reported with the file's other problems, in
+            one :class:`ConfigError`. This module knows no strategy code, so the caller (the
+            CLI) passes it.
 
     Returns:
         The validated configuration, with ``credentials`` set when both key variables are.
@@ -743,6 +749,11 @@ def load_config(
     except (ValueError, TypeError) as exc:  # a cross-section check in PyrtConfig.__attrs_post_init__
         problems.append(f"$: {exc}")
 
+    if check_strategy is not None:
+        strategy = config.strategy if config is not None else _strategy_section(cleaned)
+        if strategy is not None:
+            problems.extend(check_strategy(strategy))
+
     run = cleaned.get("run")
     if isinstance(run, dict) and run.get("venue") == "alpaca" and credentials is None:
         problems.append(f"env {ENV_KEY_ID}, {ENV_SECRET_KEY}: must be set when run.venue is 'alpaca'")
@@ -753,6 +764,16 @@ def load_config(
         config = attrs.evolve(config, credentials=credentials)
     logger.debug("loaded config from %s", source)
     return config
+
+
+def _strategy_section(cleaned: Mapping[str, object]) -> StrategyConfig | None:
+    # The strategy section alone, when the file is bad elsewhere: its own problems are already
+    # listed if it does not structure, so then there is nothing more to check
+    section = cleaned.get("strategy", {})
+    try:
+        return _CONVERTER.structure(section, StrategyConfig)
+    except (cattrs.BaseValidationError, ValueError, TypeError):
+        return None
 
 
 def config_to_dict(config: PyrtConfig) -> dict[str, object]:

@@ -777,3 +777,23 @@ def test_symbol_rule_matches_the_message_validators():
     from pyrt.messages._validators import _SYMBOL as MESSAGE_SYMBOL
 
     assert CONFIG_SYMBOL.pattern == MESSAGE_SYMBOL.pattern
+
+
+def test_strategy_problems_are_listed_with_the_files_other_problems() -> None:
+    seen: list[object] = []
+
+    def check(strategy: object) -> list[str]:
+        seen.append(strategy)
+        return ["$.strategy.params: fast must be >= 1, was -3"]
+
+    with pytest.raises(ConfigError) as info:
+        load_config(
+            env={},
+            overrides={"risk.max_order_size": -5, "strategy.params.fast": -3},
+            check_strategy=check,
+        )
+
+    assert len(info.value.errors) == 2
+    assert any(e.startswith("$.risk.max_order_size") for e in info.value.errors)
+    assert "$.strategy.params: fast must be >= 1, was -3" in info.value.errors
+    assert len(seen) == 1

@@ -1,0 +1,53 @@
+"""The rough edges of the `pyrt` command (issue 8, section 7): real subprocesses, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PYRT = [sys.executable, "-m", "pyrt"]
+
+
+def run(args: list[str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APCA_")}
+    return subprocess.run(
+        [*PYRT, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "65536", "http"])
+def test_pyrt_venue_refuses_a_port_out_of_range_in_one_line(tmp_path: Path, port: str) -> None:
+    # --port 99999 used to listen on a random port, --port -1 printed a 39-line traceback
+    result = run(["venue", "--port", port], cwd=tmp_path, timeout=20)
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "--port" in result.stderr
+    assert "0 to 65535" in result.stderr
+    assert "listening" not in result.stderr
+
+
+def test_pyrt_run_takes_v_after_the_command(tmp_path: Path) -> None:
+    # the README lists -v among the run flags; `pyrt run -v` was rejected
+    result = run(["run", "-v", "--venue", "sim", "--duration", "1s", "--quiet"], cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert " INFO " in result.stderr
+
+
+def test_bad_strategy_params_are_reported_with_the_other_config_problems(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"risk": {"max_order_size": -5}, "strategy": {"params": {"fast": -3}}}))
+
+    result = run(["run", "--config", str(bad), "--duration", "1s"], cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "$.risk.max_order_size" in result.stderr
+    assert "$.strategy.params" in result.stderr
+    assert "2 problem(s)" in result.stderr
