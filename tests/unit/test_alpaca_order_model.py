@@ -477,3 +477,101 @@ async def test_broker_when_a_trade_update_is_for_an_unsupported_order_drops_and_
     assert out == []
     assert broker.statistics().unsupported_orders == 1
     assert broker.statistics().updates_dropped == 0
+
+
+# ---------------------------------------------------------------------------------- replaced
+
+
+def test_mapper_when_order_is_replaced_ends_it_linked_and_tracks_the_replacement_fills() -> None:
+    mapper = OrderUpdateMapper()
+    tracker = OrderTracker()
+    tracker.on_submitted(submitted())
+    mapper.expect("cid-1")
+    new = {"id": VID2, "client_order_id": "by-operator", "replaces": VID, "limit_price": "101"}
+
+    out: list[Message] = []
+    out += mapper.on_stream(update("new"), ts_init=1)
+    out += mapper.on_stream(
+        update(
+            "partial_fill",
+            price="100.5",
+            qty="4",
+            execution_id="e1",
+            order={"filled_qty": "4", "filled_avg_price": "100.5", "status": "partially_filled"},
+        ),
+        ts_init=2,
+    )
+    replaced = mapper.on_stream(
+        update(
+            "replaced",
+            order={"filled_qty": "4", "filled_avg_price": "100.5", "status": "replaced", "replaced_by": VID2},
+        ),
+        ts_init=3,
+    )
+    replacement = mapper.on_stream(update("new", order={**new, "qty": "6"}), ts_init=4)
+    filled = mapper.on_stream(
+        update(
+            "fill",
+            price="101",
+            qty="6",
+            execution_id="e2",
+            order={**new, "qty": "6", "filled_qty": "6", "filled_avg_price": "101", "status": "filled"},
+        ),
+        ts_init=5,
+    )
+    apply_all(tracker, out + replaced + replacement + filled)
+
+    (end,) = replaced
+    assert isinstance(end, OrderCanceled)
+    assert (end.filled_quantity, end.reason) == (4.0, f"replaced by {VID2}")
+    assert [type(m) for m in replacement] == [OrderSubmitted, OrderAccepted]
+    announced = replacement[0]
+    assert isinstance(announced, OrderSubmitted)
+    assert (announced.client_order_id, announced.quantity, announced.limit_price) == (
+        "by-operator",
+        6.0,
+        101.0,
+    )
+    old, new_view = tracker.get("cid-1"), tracker.get("by-operator")
+    assert old is not None
+    assert new_view is not None
+    assert (old.state, old.filled_quantity) == (OrderState.CANCELED, 4.0)
+    assert (new_view.state, new_view.filled_quantity, new_view.venue_order_id) == (
+        OrderState.FILLED,
+        6.0,
+        VID2,
+    )
+
+
+def test_mapper_when_poll_finds_the_replacement_first_reports_its_fills_from_zero() -> None:
+    mapper = OrderUpdateMapper()
+    mapper.expect("cid-1")
+    mapper.on_stream(update("new"), ts_init=1)
+    replacement = order_from_wire(
+        wire_order(
+            id=VID2,
+            client_order_id="by-operator",
+            replaces=VID,
+            qty="10",
+            filled_qty="3",
+            filled_avg_price="100",
+            status="partially_filled",
+        )
+    )
+
+    out = mapper.on_snapshot(replacement, ts_event=2, ts_init=2)
+
+    assert [type(m) for m in out] == [OrderSubmitted, OrderAccepted, OrderFilled]
+    assert mapper.is_open("by-operator")
+
+
+def test_mapper_when_a_foreign_order_is_replaced_does_not_adopt_the_replacement() -> None:
+    mapper = OrderUpdateMapper()
+    foreign = {"client_order_id": "someone-else"}
+    mapper.on_stream(update("new", order=foreign), ts_init=1)
+
+    out = mapper.on_stream(
+        update("new", order={"id": VID2, "client_order_id": "their-replacement", "replaces": VID}), ts_init=2
+    )
+
+    assert not any(isinstance(m, OrderSubmitted) for m in out)

@@ -25,6 +25,13 @@ How Alpaca's events and statuses map (``/work/shared/alpaca-protocol.md`` sectio
 ``canceled``, ``expired``         ``OrderCanceled`` with the event as reason (the tracker makes
                                   ``expired`` EXPIRED); fills the venue shows first
 ``rejected``                      ``OrderRejected``
+``replaced``                      ``OrderCanceled`` with reason ``"replaced by <venue id of the
+                                  replacement>"`` (Alpaca's ``replaced_by``), fills first. The
+                                  replacement (its ``replaces`` names an order of ours) is ours
+                                  too: it is announced as ``OrderSubmitted`` under its own
+                                  ``client_order_id`` (an ``OrderTracker`` given it tracks it, the store
+                                  records it), then accepted, and every fill it gets is reported.
+                                  A replacement of an order not ours is left foreign.
 ``done_for_day``                  **no end**: the order stays open (ACCEPTED or PARTIALLY_FILLED
                                   in the tracker, its risk reservation kept, still polled), since a
                                   GTC order works again the next session and a DAY order still
@@ -49,7 +56,15 @@ from typing import Final, final
 import attrs
 
 from ...errors import DecodeError
-from ...messages import Message, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, Side
+from ...messages import (
+    Message,
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    OrderSubmitted,
+    Side,
+)
 from .._protocols import OPEN_STATUSES, VenueOrder
 from ._wire import format_decimal, order_from_wire, parse_optional_number, parse_timestamp
 
@@ -81,6 +96,10 @@ class _Known:
     """Sum of quantity × price of the reported fills."""
     accepted: bool = False
     ended: bool = False
+    ours: bool = False
+    """Submitted by this broker, or the replacement of such an order."""
+    announce: bool = False
+    """A replacement of ours not yet reported as ``OrderSubmitted``."""
 
 
 def _lenient_number(value: object) -> float | None:
@@ -123,10 +142,11 @@ class OrderUpdateMapper:
         max_ended: ended orders remembered (to recognise late duplicates) before the oldest go.
     """
 
-    __slots__ = ("_ended", "_max_ended", "_orders", "duplicates", "synthesized_fills")
+    __slots__ = ("_ended", "_max_ended", "_orders", "_venue_ids", "duplicates", "synthesized_fills")
 
     def __init__(self, *, max_ended: int = DEFAULT_MAX_ENDED) -> None:
         self._orders: dict[str, _Known] = {}
+        self._venue_ids: dict[str, str] = {}  # venue order id -> client order id
         self._ended: OrderedDict[str, None] = OrderedDict()
         self._max_ended = max_ended
         self.duplicates = 0
@@ -137,7 +157,7 @@ class OrderUpdateMapper:
     def expect(self, client_order_id: str) -> None:
         """Note an order about to be submitted: every fill it gets must be reported."""
         if client_order_id not in self._orders:
-            self._orders[client_order_id] = _Known(client_order_id=client_order_id)
+            self._orders[client_order_id] = _Known(client_order_id=client_order_id, ours=True)
 
     def forget(self, client_order_id: str) -> None:
         """Drop an expected order the venue never took (refused, or not found after a failure)."""
@@ -152,6 +172,7 @@ class OrderUpdateMapper:
             known = self._orders[order.client_order_id] = _Known(client_order_id=order.client_order_id)
         self._learn(known, order)
         known.accepted = True
+        known.ours = True
 
     def on_lookup(self, order: VenueOrder) -> None:
         """Record an expected order found by a lookup (after an ambiguous submit), reporting nothing."""
@@ -173,13 +194,16 @@ class OrderUpdateMapper:
         known.side = order.side
         known.quantity = order.quantity
         known.venue_order_id = order.venue_order_id
+        self._venue_ids[order.venue_order_id] = known.client_order_id
 
     def _end(self, known: _Known) -> None:
         known.ended = True
         self._ended[known.client_order_id] = None
         while len(self._ended) > self._max_ended:
             oldest, _ = self._ended.popitem(last=False)
-            self._orders.pop(oldest, None)
+            gone = self._orders.pop(oldest, None)
+            if gone is not None and gone.venue_order_id is not None:
+                self._venue_ids.pop(gone.venue_order_id, None)
 
     def _record(self, order: VenueOrder) -> tuple[_Known, bool]:
         """Return the order's record and whether it was first seen just now (not expected)."""
@@ -187,8 +211,50 @@ class OrderUpdateMapper:
         fresh = known is None
         if known is None:
             known = self._orders[order.client_order_id] = _Known(client_order_id=order.client_order_id)
+            if self._replaces_ours(order):  # the replacement of an order of ours is ours, from zero
+                known.ours = known.announce = True
+                fresh = False
         self._learn(known, order)
         return known, fresh
+
+    def _replaces_ours(self, order: VenueOrder) -> bool:
+        if order.replaces is None:
+            return False
+        replaced = self._orders.get(self._venue_ids.get(order.replaces, ""))
+        return replaced is not None and replaced.ours
+
+    def _announce(self, known: _Known, order: VenueOrder, ts_event: int, ts_init: int) -> list[Message]:
+        """Report a replacement of ours as ``OrderSubmitted`` (once), so its fills are tracked."""
+        if not known.announce:
+            return []
+        known.announce = False
+        logger.warning(
+            "order %s (client id %s) replaced %s at the venue; tracking it as a new order",
+            order.venue_order_id,
+            order.client_order_id,
+            order.replaces,
+        )
+        if order.quantity is None:
+            logger.error("replacement %s has no quantity (notional); not tracked", order.client_order_id)
+            return []
+        try:
+            return [
+                OrderSubmitted(
+                    client_order_id=order.client_order_id,
+                    symbol=order.symbol,
+                    side=order.side,
+                    quantity=order.quantity,
+                    order_type=order.order_type,
+                    time_in_force=order.time_in_force,
+                    limit_price=order.limit_price,
+                    stop_price=order.stop_price,
+                    ts_event=ts_event,
+                    ts_init=ts_init,
+                )
+            ]
+        except ValueError as exc:
+            logger.error("replacement %s cannot be tracked: %s", order.client_order_id, exc)
+            return []
 
     # -- messages ----------------------------------------------------------------------------
 
@@ -336,6 +402,8 @@ class OrderUpdateMapper:
             self.duplicates += 1
             return []
         self._end(known)
+        if reason == "replaced" and order.replaced_by is not None:
+            reason = f"replaced by {order.replaced_by}"
         if reason == "rejected":
             return [
                 OrderRejected(
@@ -370,19 +438,21 @@ class OrderUpdateMapper:
         order = order_from_wire(payload.get("order"))
         ts_event = parse_timestamp(payload.get("timestamp")) or ts_init
         known, fresh = self._record(order)
+        out = self._announce(known, order, ts_event, ts_init)
         if event in ACCEPT_EVENTS:
-            return self._accepted(known, order, ts_event, ts_init)
+            return out + self._accepted(known, order, ts_event, ts_init)
         if event in FILL_EVENTS:
-            out = self._stream_fill(known, fresh, order, payload, ts_event, ts_init)
+            out += self._stream_fill(known, fresh, order, payload, ts_event, ts_init)
             if order.status == "filled":
                 self._end(known)
             return out
         if event in CANCEL_EVENTS or event in REJECT_EVENTS:
-            out = [] if fresh else self._catch_up(known, order, ts_event, ts_init)
+            if not fresh:
+                out += self._catch_up(known, order, ts_event, ts_init)
             return out + self._ending(known, order, event, ts_event, ts_init)
         # done_for_day, stopped, calculated, suspended, held, pending_*, *_rejected, restated …:
         # the order carried is the venue's current view; it ends the order only if its status does
-        return self._apply_state(known, fresh, order, ts_event, ts_init)
+        return out + self._apply_state(known, fresh, order, ts_event, ts_init)
 
     def on_snapshot(self, order: VenueOrder, *, ts_event: int, ts_init: int) -> list[Message]:
         """Map the venue's current view of an order (a REST read) to what changed since.
@@ -390,7 +460,9 @@ class OrderUpdateMapper:
         An order seen here for the first time without having been expected is only recorded.
         """
         known, fresh = self._record(order)
-        return self._apply_state(known, fresh, order, ts_event, ts_init)
+        return self._announce(known, order, ts_event, ts_init) + self._apply_state(
+            known, fresh, order, ts_event, ts_init
+        )
 
     def _apply_state(
         self, known: _Known, fresh: bool, order: VenueOrder, ts_event: int, ts_init: int
