@@ -374,6 +374,11 @@ class ExecutionConfig:
     """Retries of a retryable venue error (transport, 429, 5xx) before giving up on a request."""
     rate_limit_per_minute: int = attrs.field(default=200, validator=_Check(problem=_int_range(1, 100_000)))
     """Most venue requests per minute (Alpaca allows 200)."""
+    reconcile_interval_secs: float = attrs.field(
+        default=30.0, validator=_Check(problem=_float_range(0.0, 86400.0, low_open=False))
+    )
+    """Seconds between reconciliations with the venue while running (account id, positions);
+    a changed account or positions that differ halt trading. 0 turns it off."""
 
 
 @attrs.frozen(kw_only=True)

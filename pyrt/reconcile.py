@@ -40,7 +40,7 @@ order missing from ``venue_orders`` is taken as unknown to the venue and closed.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Final, final
 
 import attrs
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from .store import StoredOrder
     from .venues import VenueOrder, VenuePosition
 
-__all__ = ["PositionMismatch", "ReconcileReport", "reconcile"]
+__all__ = ["PositionMismatch", "ReconcileReport", "SessionCheck", "reconcile"]
 
 # Quantities within this fraction of the larger one (and at least of 1 unit) are equal: float
 # sums of partial fills, or decimal strings from the venue
@@ -402,3 +402,101 @@ def reconcile(
         position_mismatches=_compare_positions([*stored_fills, *found.fills], venue_positions),
         problems=tuple(found.problems),
     )
+
+
+@final
+class SessionCheck:
+    """Reconciliation *during* a session: is the venue's account still the one we trade?
+
+    The periodic reconciler (:class:`pyrt.actors.reconciler.ReconcilerActor`) calls
+    :meth:`check` every ``execution.reconcile_interval_secs`` with the venue's account id and
+    positions and ours. It says why to halt when:
+
+    - the venue's **account id** changed since the first check (a restarted venue, another
+      account behind the same URL): at once, whatever is in flight;
+    - **positions** differ, ``confirmations`` checks in a row, each with no order open (ours or
+      the venue's). Fills in flight are why: with an order working, a fill may have reached the
+      venue's positions and not yet our portfolio (or the other way round), so those checks are
+      skipped and reset the count; with nothing open, one check can still straddle a final fill,
+      so one mismatch is not enough.
+
+    Each finding is said once (no halt request every interval for the same cause); agreeing
+    positions re-arm the position check.
+
+    Args:
+        confirmations: mismatching checks in a row, with nothing open, before positions count
+            as different (at least 1).
+    """
+
+    __slots__ = ("_account_id", "_account_reported", "_confirmations", "_position_reported", "_streak")
+
+    def __init__(self, *, confirmations: int = 2) -> None:
+        if confirmations < 1:
+            raise ValueError(f"confirmations must be >= 1, was {confirmations!r}")
+        self._confirmations = confirmations
+        self._account_id: str | None = None
+        self._account_reported = False
+        self._position_reported = False
+        self._streak = 0
+
+    def check(
+        self,
+        *,
+        account_id: str | None,
+        ours: Mapping[str, float],
+        venue: Sequence[VenuePosition],
+        open_orders: int,
+    ) -> str | None:
+        """Compare one reading of the venue with ours; return why to halt, or None.
+
+        Args:
+            account_id: the venue's account id now; None if the venue does not say.
+            ours: our signed quantity per symbol (flat symbols may be left out or be 0).
+            venue: the venue's positions now.
+            open_orders: orders open, ours and the venue's together.
+        """
+        if account_id is not None:
+            if self._account_id is None:
+                self._account_id = account_id
+            elif account_id != self._account_id and not self._account_reported:
+                self._account_reported = True
+                return (
+                    f"reconcile: the venue's account changed under the run: was {self._account_id}, "
+                    f"now {account_id}"
+                )
+        if open_orders:
+            self._streak = 0
+            return None
+        mismatches = _position_differences(ours, venue)
+        if not mismatches:
+            self._streak = 0
+            self._position_reported = False
+            return None
+        self._streak += 1
+        if self._streak < self._confirmations or self._position_reported:
+            return None
+        self._position_reported = True
+        return "reconcile: positions differ from the venue's: " + "; ".join(
+            f"{symbol} ours {quantity:g} venue {venue_quantity:g}"
+            for symbol, quantity, venue_quantity in mismatches
+        )
+
+
+def _position_differences(
+    ours: Mapping[str, float], venue: Sequence[VenuePosition]
+) -> list[tuple[str, float, float]]:
+    mine: dict[str, tuple[str, float]] = {}
+    for symbol, quantity in ours.items():
+        name, total = mine.get(_symbol_key(symbol), (symbol, 0.0))
+        mine[_symbol_key(symbol)] = (name, total + quantity)
+    theirs: dict[str, tuple[str, float]] = {}
+    for position in venue:
+        name, total = theirs.get(_symbol_key(position.symbol), (position.symbol, 0.0))
+        theirs[_symbol_key(position.symbol)] = (name, total + position.quantity)
+    out = []
+    for key in sorted(mine.keys() | theirs.keys()):
+        name, quantity = mine.get(key, (theirs[key][0] if key in theirs else key, 0.0))
+        venue_quantity = theirs[key][1] if key in theirs else 0.0
+        if not _same(quantity, venue_quantity):
+            out.append((name, quantity, venue_quantity))
+    return out

@@ -16,6 +16,7 @@ from ..actors.base import Actor, ActorContext
 from ..actors.control import ControlActor
 from ..actors.execution import ExecutionActor
 from ..actors.market_data import MarketDataActor
+from ..actors.reconciler import ReconcilerActor
 from ..actors.recorder import RecorderActor
 from ..actors.risk import RiskActor
 from ..actors.signal import SignalActor
@@ -159,12 +160,25 @@ class TradingTree:
         self.market_data = MarketDataActor(feed, config.symbols, timeframes=timeframes)
         self.control = ControlActor(self.risk, control_socket) if control_socket is not None else None
         self.store = StoreActor(store) if store is not None else None
+        interval = config.execution.reconcile_interval_secs
+        self.reconciler = (
+            ReconcilerActor(
+                broker,
+                positions=lambda: {p.symbol: p.quantity for p in self.portfolio.positions()},
+                open_orders=lambda: len(self.execution.tracker.open_orders()),
+                interval=interval,
+            )
+            if interval > 0
+            else None
+        )
         actors: tuple[Actor, ...] = (self.recorder,)
         if self.store is not None:
             actors += (self.store,)
         actors += (self.execution, self.risk)
         if self.control is not None:
             actors += (self.control,)
+        if self.reconciler is not None:
+            actors += (self.reconciler,)
         actors += (self.signal, self.market_data)
         self.supervisor = Supervisor(
             "pyrt",

@@ -18,7 +18,7 @@ from pyrt.messages import (
     TimeInForce,
 )
 from pyrt.orders import OrderState, OrderTracker
-from pyrt.reconcile import PositionMismatch, ReconcileReport, reconcile
+from pyrt.reconcile import PositionMismatch, ReconcileReport, SessionCheck, reconcile
 from pyrt.store import Store, StoredOrder
 from pyrt.venues import VenueOrder, VenuePosition
 
@@ -595,3 +595,62 @@ def test_recording_a_report_twice_keeps_one_copy_of_each_synthetic_fill(crashed_
     assert [f.execution_id for f in first.missing_fills] == [f.execution_id for f in again.missing_fills]
     assert len(crashed_store.fills()) == 1 + 3
     assert crashed_store.positions()["AAPL"].quantity == pytest.approx(4.0)
+
+
+# ---------------------------------------------------------------------------- during a session
+
+
+def _venue(**quantities: float) -> list[VenuePosition]:
+    return [VenuePosition(symbol=s, quantity=q, avg_entry_price=100.0) for s, q in quantities.items()]
+
+
+def test_session_check_halts_at_once_when_the_account_id_changes() -> None:
+    check = SessionCheck()
+    assert check.check(account_id="A1", ours={"AAPL": 10.0}, venue=_venue(AAPL=10.0), open_orders=0) is None
+
+    reason = check.check(account_id="B2", ours={"AAPL": 10.0}, venue=_venue(AAPL=10.0), open_orders=3)
+
+    assert reason is not None
+    assert "account changed" in reason
+    assert "A1" in reason
+    assert "B2" in reason
+    # said once, not at every check after
+    assert check.check(account_id="B2", ours={"AAPL": 10.0}, venue=_venue(AAPL=10.0), open_orders=0) is None
+
+
+def test_session_check_needs_two_mismatches_in_a_row_with_no_order_open() -> None:
+    check = SessionCheck(confirmations=2)
+    ours = {"AAPL": 10.0, "MSFT": 0.0}
+
+    assert check.check(account_id=None, ours=ours, venue=_venue(), open_orders=0) is None  # 1st
+    assert check.check(account_id=None, ours=ours, venue=_venue(), open_orders=1) is None  # in flight
+    assert check.check(account_id=None, ours=ours, venue=_venue(), open_orders=0) is None  # 1st again
+    reason = check.check(account_id=None, ours=ours, venue=_venue(), open_orders=0)
+
+    assert reason is not None
+    assert "AAPL ours 10 venue 0" in reason
+    assert "MSFT" not in reason
+    assert check.check(account_id=None, ours=ours, venue=_venue(), open_orders=0) is None  # said once
+
+
+def test_session_check_passes_matching_positions_and_crypto_spellings() -> None:
+    check = SessionCheck(confirmations=1)
+
+    for _ in range(3):
+        assert (
+            check.check(
+                account_id="A1",
+                ours={"BTC/USD": 0.5, "AAPL": -3.0, "MSFT": 0.0},
+                venue=_venue(BTCUSD=0.5, AAPL=-3.0),
+                open_orders=0,
+            )
+            is None
+        )
+
+
+def test_session_check_rearms_after_the_positions_agree_again() -> None:
+    check = SessionCheck(confirmations=1)
+    assert check.check(account_id=None, ours={"AAPL": 1.0}, venue=_venue(), open_orders=0) is not None
+    assert check.check(account_id=None, ours={"AAPL": 1.0}, venue=_venue(AAPL=1.0), open_orders=0) is None
+
+    assert check.check(account_id=None, ours={"AAPL": 1.0}, venue=_venue(), open_orders=0) is not None
