@@ -121,7 +121,8 @@ class ExecutionActor:
 
     def _track(self, msg: Message) -> bool:
         """Apply an update to the tracker; return whether it is news worth publishing."""
-        if not isinstance(msg, OrderAccepted | OrderFilled | OrderCanceled | OrderRejected):
+        # an order.submitted from the venue is the replacement of an order of ours: track it
+        if not isinstance(msg, OrderSubmitted | OrderAccepted | OrderFilled | OrderCanceled | OrderRejected):
             return True
         already_accepted = False
         if isinstance(msg, OrderAccepted):

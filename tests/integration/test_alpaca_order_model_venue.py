@@ -6,16 +6,28 @@ pyrt's back over plain REST, as someone using Alpaca's dashboard would.
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+
 import httpx
 import trio
 
+from pyrt.actors.base import ActorContext
+from pyrt.actors.execution import ExecutionActor
+from pyrt.bus import Bus
+from pyrt.clock import WallClock
 from pyrt.messages import (
+    Message,
     OrderAccepted,
     OrderCanceled,
     OrderFilled,
     OrderRejected,
     OrderSubmitted,
     OrderType,
+    RiskApproved,
+    Side,
+    SignalGenerated,
+    TimeInForce,
 )
 from pyrt.orders import OrderState, OrderTracker
 from pyrt.venues.local import LocalVenue
@@ -104,3 +116,62 @@ async def test_notional_order_at_the_venue_decodes_with_its_notional_and_no_quan
 
     assert found is not None
     assert (found.quantity, found.notional) == (None, 500.0)
+
+
+async def test_execution_actor_when_its_order_is_replaced_at_the_venue_publishes_the_replacements_fill(
+    venue: LocalVenue,
+) -> None:
+    bus = Bus()
+    ctx = ActorContext(bus=bus, clock=WallClock(), rng=random.Random(4))
+    outcomes = bus.subscribe("order.", name="test")
+    broker = make_broker(venue)
+    execution = ExecutionActor(broker, max_slippage_bps=10_000)
+    quote = venue.engine.last_quote("AAPL")
+    assert quote is not None
+    signal = SignalGenerated(
+        signal_id="s-1",
+        strategy="test",
+        symbol="AAPL",
+        side=Side.BUY,
+        quantity=3.0,
+        order_type=OrderType.LIMIT,
+        time_in_force=TimeInForce.GTC,
+        limit_price=round(quote[0] * 0.5, 2),  # rests
+        ts_event=1,
+        ts_init=1,
+    )
+    seen: list[Message] = []
+
+    async def until(predicate: Callable[[Message], bool]) -> Message:
+        while True:
+            for msg in await outcomes.receive():
+                seen.append(msg)
+                if predicate(msg):
+                    return msg
+
+    with trio.fail_after(GUARD_SECONDS):
+        async with broker, trio.open_nursery() as actors, httpx.AsyncClient(headers=HEADERS) as operator:
+            await actors.start(execution.run, ctx)
+            await bus.publish(RiskApproved(signal=signal, client_order_id="mine-1", ts_event=1, ts_init=1))
+            accepted = await until(lambda m: isinstance(m, OrderAccepted) and m.client_order_id == "mine-1")
+            assert isinstance(accepted, OrderAccepted)
+            reply = await operator.patch(
+                f"{venue.url}/v2/orders/{accepted.venue_order_id}",
+                json={"limit_price": str(round(quote[1] * 1.5, 2)), "client_order_id": "by-operator"},
+            )
+            assert reply.status_code == 200, reply.text
+            await until(lambda m: isinstance(m, OrderFilled) and m.client_order_id == "by-operator")
+            actors.cancel_scope.cancel()
+
+    replacement = execution.tracker.get("by-operator")
+    original = execution.tracker.get("mine-1")
+    assert replacement is not None
+    assert original is not None
+    assert (original.state, original.reason) == (OrderState.CANCELED, f"replaced by {reply.json()['id']}")
+    assert (replacement.state, replacement.filled_quantity) == (OrderState.FILLED, 3.0)
+    assert execution.anomalies == 0
+    assert [m.TOPIC for m in seen if getattr(m, "client_order_id", None) == "by-operator"] == [
+        "order.submitted",
+        "order.accepted",
+        "order.filled",
+    ]
