@@ -166,7 +166,7 @@ class Broker(Protocol):
         ...
 
     async def get_account(self) -> AccountSnapshot:
-        """Return cash, buying power and equity."""
+        """Return cash, buying power, equity and the account's standing (status, blocks)."""
         ...
 
     async def run_updates(

@@ -524,10 +524,11 @@ class AlpacaBroker:
         return [self._parse_item(raw, position_from_wire, "GET /v2/positions") for raw in page]
 
     async def get_account(self) -> AccountSnapshot:
-        """Return cash, buying power and equity.
+        """Return cash, buying power, equity and the account's standing (status, blocks).
 
         Raises:
-            VenueRejected, RateLimited, VenueUnavailable, TransportError: as for every request.
+            VenueRejected, RateLimited, VenueUnavailable, TransportError: as for every request
+                (an account whose status or blocks cannot be read is a TransportError).
         """
         response = await self._call("GET", "/v2/account")
         return self._parse(response, account_from_wire, "GET /v2/account")
