@@ -45,7 +45,9 @@ is measured from the start of the trading session, which begins at the first che
 fill at or after midnight America/New_York.
 
 Every check and update is O(1) in the number of open orders: per-symbol open quantities,
-reservations and exposures are kept as running sums.
+reservations and exposures are kept as running sums. A symbol with no mark is valued at its
+dearest open order: a count of open orders per valuation lets that price step down exactly when
+the dearest ends (only then is it recomputed, over the symbol's distinct prices).
 """
 
 from __future__ import annotations
@@ -392,8 +394,29 @@ class _SymbolBook:
     sells: float = 0.0
     reserved: float = 0.0  # remaining x price of the open buys
     orders: int = 0
-    price: float = 0.0  # highest valuation of an order since the book was last empty (no mark)
+    price: float = 0.0  # the dearest valuation of an open order (the symbol's price while unmarked)
     exposure: float = 0.0  # max(|position + buys|, |position - sells|) x price
+    # how many priced open orders are valued at each price, so `price` can step down exactly
+    # when the dearest one ends (a running max alone would keep an ended order's price)
+    prices: dict[float, int] = attrs.field(factory=dict)
+
+    def add_price(self, price: float) -> None:
+        prices = self.prices
+        prices[price] = prices.get(price, 0) + 1
+        if price > self.price:
+            self.price = price
+
+    def remove_price(self, price: float) -> None:
+        prices = self.prices
+        count = prices.get(price)
+        if count is None:  # a restored order that never got a price
+            return
+        if count > 1:
+            prices[price] = count - 1
+            return
+        del prices[price]
+        if price >= self.price:  # the dearest ended: O(distinct prices), only then
+            self.price = max(prices) if prices else 0.0
 
 
 _EMPTY_BOOK: Final = _SymbolBook()  # read-only stand-in for a symbol with no book yet
@@ -802,8 +825,7 @@ class RiskEngine:
         else:
             book.sells += quantity
         book.orders += 1
-        if decision > book.price:
-            book.price = decision
+        book.add_price(decision)
         # the symbol's exposure term (_refresh, inline)
         portfolio = self._portfolio
         position = portfolio.quantity(symbol)
@@ -1061,8 +1083,7 @@ class RiskEngine:
             cost = order.remaining * price
             book.reserved += cost
             self._reserved += cost
-        if price > book.price:
-            book.price = price
+        book.add_price(price)
 
     def _release(self, order: _OpenOrder, quantity: float) -> None:
         # Take `quantity` of the order's remaining quantity off its symbol's running sums
@@ -1077,7 +1098,10 @@ class RiskEngine:
         order.remaining -= quantity
 
     def _close(self, client_order_id: str, order: _OpenOrder) -> None:
-        self._unpriced.discard(client_order_id)
+        if client_order_id in self._unpriced:
+            self._unpriced.discard(client_order_id)
+        else:
+            self._book(order.symbol).remove_price(order.price)
         self._release(order, order.remaining)
         del self._open[client_order_id]
         book = self._book(order.symbol)
@@ -1085,6 +1109,7 @@ class RiskEngine:
         if book.orders == 0:  # no open order: the sums are exactly zero, whatever float residue
             self._reserved -= book.reserved
             book.buys = book.sells = book.reserved = book.price = 0.0
+            book.prices.clear()
         if not self._open:
             self._reserved = 0.0
 

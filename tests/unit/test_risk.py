@@ -937,3 +937,60 @@ def test_restored_order_without_a_price_is_valued_at_the_first_mark():
     engine.on_mark("AAPL", 200.0, now_ns=NOW)  # priced once
     assert engine.reserved_cash == 6_000.0
     assert engine.projected_gross_exposure == 50 * 200.0
+
+
+# --- regressions from the property tests (issue 8, §5) ---
+
+
+def test_unmarked_symbol_is_valued_at_its_dearest_open_order_after_the_dearest_ends():
+    # The shrunk R21 example: no mark; three buys valued 100, 100 and 100.1; the dearest is
+    # cancelled. The symbol's exposure is 2 x 100 (its dearest *open* order), not 2 x 100.1
+    engine = make_engine()
+    approve(engine, signal(Side.BUY, 1, reference_price=100.0))
+    approve(engine, signal(Side.BUY, 1, reference_price=100.0))
+    dearest = approve(engine, signal(Side.BUY, 1, reference_price=100.1))
+    assert engine.projected_gross_exposure == pytest.approx(3 * 100.1)
+
+    engine.on_order_closed(dearest.client_order_id, now_ns=NOW)
+
+    assert engine.projected_gross_exposure == 200.0
+    assert engine.statistics().projected_gross_exposure == 200.0
+
+
+def test_unmarked_symbol_valuation_follows_fills_and_closes_of_its_open_orders():
+    engine = make_engine()
+    cheap = approve(
+        engine, signal(Side.BUY, 2, order_type=OrderType.LIMIT, limit_price=99.0, reference_price=None)
+    )
+    dear = approve(
+        engine, signal(Side.SELL, 1, order_type=OrderType.LIMIT, limit_price=101.0, reference_price=None)
+    )
+    assert engine.projected_gross_exposure == pytest.approx(2 * 101.0)
+
+    engine.on_order_closed(dear.client_order_id, now_ns=NOW)
+    assert engine.projected_gross_exposure == pytest.approx(2 * 99.0)
+
+    engine.on_order_closed(cheap.client_order_id, now_ns=NOW)
+    assert engine.projected_gross_exposure == 0.0
+
+
+def test_a_fill_that_is_the_first_event_after_midnight_counts_in_the_new_session():
+    # The shrunk R19 example: a buy before midnight fills a quarter at half the mark as the first
+    # event of the new session. Its P&L (+12.5 at the mark) is the new session's, so the daily
+    # P&L is 12.5 (the property test's model had recorded the fill before rolling the session)
+    engine = make_engine(max_daily_loss=20.0)
+    evening = ny_ns(2024, 11, 2, 23, 59)
+    engine.on_mark("AAPL", 100.0, now_ns=evening)
+    approved = approve_at(engine, signal(Side.BUY, 1), evening)
+
+    engine.on_fill(fill_of(approved, 0.25, 50.0), now_ns=evening + 61 * SECOND)
+
+    assert engine.statistics().sessions == 2
+    assert engine.daily_pnl == 12.5
+    assert engine.portfolio.total_pnl == 12.5
+
+
+def approve_at(engine: RiskEngine, sig: SignalGenerated, now_ns: int) -> RiskApproved:
+    decision = engine.check(sig, now_ns=now_ns)
+    assert isinstance(decision, RiskApproved), decision
+    return decision
