@@ -70,6 +70,9 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--journal", type=Path, help="journal file to write (default: a dated file under data_dir/journals)"
     )
+    run.add_argument(
+        "--overwrite", action="store_true", help="replace the --journal file (and its store) if it exists"
+    )
     run.add_argument("--symbols", help="comma-separated symbols, e.g. AAPL,MSFT")
     run.add_argument("--seed", type=int, help="the run's random seed")
     run.add_argument("--strategy", help="built-in name (sma_crossover) or import path package.module:Class")
@@ -206,6 +209,11 @@ async def _run_until_signal(args: argparse.Namespace) -> int:
             ["--live sends real orders with real money to Alpaca: add --confirm-live to mean it"],
             source="command line",
         )
+    if args.journal is not None and args.journal.exists() and not args.overwrite:
+        # before any venue or store is touched; a CLI user gets a flag, not a Python keyword
+        raise JournalError(
+            f"{args.journal} already exists; add --overwrite to replace it, or choose another --journal"
+        )
     out = sys.stdout
     summary: RunSummary | None = None
 
@@ -251,6 +259,7 @@ async def _run_until_signal(args: argparse.Namespace) -> int:
             stop=stop,
             live=args.live,
             commands=commands,
+            overwrite=args.overwrite,
         )
         nursery.cancel_scope.cancel()
     if summary is None:  # pragma: no cover - cancelled before the tree returned

@@ -27,7 +27,12 @@ What is stored:
 - ``trading_states``: each trading state change (state, reason, time).
 - ``runs``: one row per run, with its start and (after a clean end) its end time; a run
   without an end crashed.
-- ``schema_version``: the layout version; a file from a newer pyrt is refused.
+- ``owner``: the venue and account the store belongs to (:class:`StoreOwner`). A store is
+  never recovered against another account: :meth:`Store.open_for` moves a store of another
+  account aside (renamed ``<name>.<UTC time>.sqlite3``, never deleted) and starts a fresh one.
+  The embedded venue is a fresh account every run, so its store is never carried over.
+- ``schema_version``: the layout version; a file from a newer pyrt is refused, an older one is
+  migrated on open (1 → 2 adds ``owner``).
 
 Timestamps are integer nanoseconds; quantities and prices are REAL (IEEE doubles, so a float
 reads back bit-for-bit).
@@ -40,6 +45,7 @@ time, since every call is a short blocking SQLite call.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import enum
 import logging
 import sqlite3
@@ -73,6 +79,7 @@ __all__ = [
     "RunMarker",
     "Store",
     "StoreError",
+    "StoreOwner",
     "StoreStatistics",
     "StoredOrder",
     "StoredPosition",
@@ -82,7 +89,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: The layout this module writes and the newest it reads.
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 # A filled quantity within this fraction of the order's quantity is complete (float sums of
 # partial fills), as in pyrt.orders
@@ -159,6 +166,10 @@ CREATE TABLE messages (
     client_order_id TEXT NOT NULL,
     body BLOB NOT NULL,
     run_id INTEGER
+);
+CREATE TABLE owner (
+    venue TEXT NOT NULL,
+    account_id TEXT NOT NULL
 );
 CREATE TABLE trading_states (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -259,6 +270,17 @@ class StoredTradingState:
     """When, in nanoseconds."""
     run_id: int | None
     """The run that recorded it; None outside a run."""
+
+
+@final
+@attrs.frozen(kw_only=True)
+class StoreOwner:
+    """The venue account a store belongs to."""
+
+    venue: str
+    """Which venue: ``local``, ``sim``, ``alpaca-paper``, ``alpaca-live`` or the server's URL."""
+    account_id: str
+    """The venue's id of the account."""
 
 
 @final
@@ -514,6 +536,78 @@ class Store:
             raise
         logger.info("store %s open (schema %d, synchronous %s)", name, SCHEMA_VERSION, synchronous)
         return cls(db, path=name, synchronous=synchronous)
+
+    @classmethod
+    def open_for(
+        cls,
+        path: str | Path,
+        owner: StoreOwner,
+        *,
+        now: dt.datetime,
+        synchronous: _Synchronous = "normal",
+    ) -> tuple[Store, Path | None]:
+        """Open the store at ``path`` for ``owner``'s account; never one of another account.
+
+        A store that records another owner is closed, renamed aside to
+        ``<stem>.<now as YYYYmmddTHHMMSSZ><suffix>`` (its WAL files with it) and a fresh store is
+        created at ``path``; the move is logged as a warning. A store that records no owner (a
+        new file, or one from before owners were recorded) is claimed for ``owner``.
+
+        Returns:
+            The open store, and where the other account's store went (None if nothing moved).
+
+        Raises:
+            StoreError: as :meth:`open`, or the old store could not be moved aside.
+        """
+        store = cls.open(path, synchronous=synchronous)
+        recorded = store.owner()
+        moved: Path | None = None
+        if recorded is not None and recorded != owner:
+            store.close()
+            source = Path(path)
+            stamp = now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+            moved = source.with_name(f"{source.stem}.{stamp}{source.suffix}")
+            try:
+                for extra in ("", "-wal", "-shm"):
+                    old = Path(f"{source}{extra}")
+                    if old.exists():
+                        old.rename(f"{moved}{extra}")
+            except OSError as exc:
+                raise StoreError(f"cannot move store {source} aside to {moved}: {exc}") from exc
+            logger.warning(
+                "store %s belongs to account %s at %s, not to this run's account %s at %s: moved it "
+                "aside to %s and started a fresh store (nothing is recovered from another account)",
+                source,
+                recorded.account_id,
+                recorded.venue,
+                owner.account_id,
+                owner.venue,
+                moved,
+            )
+            store = cls.open(path, synchronous=synchronous)
+            recorded = None
+        if recorded is None:
+            try:
+                store.claim(owner)
+            except BaseException:
+                store.close()
+                raise
+        return store, moved
+
+    def owner(self) -> StoreOwner | None:
+        """Return the account the store belongs to, or None if none was recorded."""
+        row = self._conn().execute("SELECT venue, account_id FROM owner LIMIT 1").fetchone()
+        return None if row is None else StoreOwner(venue=str(row[0]), account_id=str(row[1]))
+
+    def claim(self, owner: StoreOwner) -> None:
+        """Record that the store belongs to ``owner``'s account (replacing any owner recorded).
+
+        Raises:
+            StoreError: the write failed.
+        """
+        with self._transaction() as db:
+            db.execute("DELETE FROM owner")
+            db.execute("INSERT INTO owner (venue, account_id) VALUES (?, ?)", (owner.venue, owner.account_id))
 
     def close(self) -> None:
         """Close the file; idempotent. A run begun with :meth:`begin_run` stays open (unended)."""
@@ -1045,7 +1139,10 @@ def _check_or_create_schema(db: sqlite3.Connection, name: str) -> None:
                     f"{name} was written by a newer pyrt: schema version {version}, "
                     f"this pyrt reads up to {SCHEMA_VERSION}"
                 )
-            # version < SCHEMA_VERSION: migrations go here once there is a version 2
+            if version < 2:  # 1 -> 2: the account the store belongs to
+                db.execute("CREATE TABLE owner (venue TEXT NOT NULL, account_id TEXT NOT NULL)")
+                db.execute("UPDATE schema_version SET version = 2")
+                logger.info("store %s migrated from schema %d to 2", name, version)
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:

@@ -29,8 +29,8 @@ from ..config import ENV_KEY_ID, ENV_SECRET_KEY, PyrtConfig, config_to_dict
 from ..control import ControlRequest
 from ..errors import ConfigError
 from ..journal import JournalWriter
-from ..store import Store
-from ..venues import Broker, MarketDataFeed
+from ..store import Store, StoreOwner
+from ..venues import AccountSnapshot, Broker, MarketDataFeed
 from .recovery import recover
 from .tree import RunStatus, RunSummary, TradingTree
 
@@ -40,6 +40,7 @@ __all__ = [
     "open_live_venue",
     "pyrt_version",
     "run_live",
+    "store_owner",
     "store_path",
 ]
 
@@ -77,6 +78,22 @@ def store_path(config: PyrtConfig, *, live: bool = False, journal_path: Path | N
     else:
         slug = re.sub(r"[^A-Za-z0-9.]+", "-", venue.split("://", 1)[-1]).strip("-")
     return config.run.data_dir / f"store-{slug}.sqlite3"
+
+
+def store_owner(config: PyrtConfig, account: AccountSnapshot, *, live: bool = False) -> StoreOwner:
+    """Return the account a run trades on, as its store records it.
+
+    The venue is ``local``, ``sim``, ``alpaca-paper``, ``alpaca-live`` or the server's URL; the
+    account is the venue's account id. The in-process sim venue reports none and is a fresh
+    account every run, so it gets a fresh id: its store is never recovered by a later run.
+    """
+    venue = config.run.venue
+    if venue == "alpaca":
+        venue = "alpaca-live" if live else "alpaca-paper"
+    account_id = account.account_id
+    if account_id is None:
+        account_id = f"sim-{secrets.token_hex(8)}" if venue == "sim" else "unknown"
+    return StoreOwner(venue=venue, account_id=account_id)
 
 
 def default_journal_path(config: PyrtConfig, now: dt.datetime) -> Path:
@@ -163,11 +180,17 @@ async def run_live(
     stop: trio.Event | None = None,
     live: bool = False,
     commands: trio.MemoryReceiveChannel[ControlRequest] | None = None,
+    overwrite: bool = False,
 ) -> RunSummary:
     """Run the trading tree on the wall clock until ``duration`` passes or ``stop`` is set.
 
     The control socket ``<data_dir>/pyrt.sock`` serves ``pyrt halt``/``resume``/``status``;
-    ``commands`` carries operator commands from the caller (SIGUSR1 → halt).
+    ``commands`` carries operator commands from the caller (SIGUSR1 → halt). ``overwrite``
+    replaces an existing journal at ``journal_path`` instead of refusing.
+
+    The store is opened for the venue's account (:meth:`pyrt.store.Store.open_for`): a store
+    of another account (the embedded venue is a fresh one every run) is moved aside and a
+    fresh one started, so a run never recovers positions from an account it is not trading.
 
     Raises:
         pyrt.errors.ConfigError: the venue cannot be used as configured (missing keys …).
@@ -189,12 +212,15 @@ async def run_live(
             "started_at": started.isoformat(),
             "config": config_to_dict(config),
         }
-        with (
-            Store.open(store_path(config, live=live, journal_path=path)) as store,
-            JournalWriter.create(path, metadata=metadata) as journal,
-        ):
+        account = await broker.get_account()
+        account_halt = account.halt_reason()  # blocked or not ACTIVE: halt
+        owned, _moved = Store.open_for(
+            store_path(config, live=live, journal_path=path),
+            store_owner(config, account, live=live),
+            now=started,
+        )
+        with owned as store, JournalWriter.create(path, metadata=metadata, overwrite=overwrite) as journal:
             run_id = store.begin_run(ts_ns=clock.now_ns(), label=str(path))
-            account_halt = (await broker.get_account()).halt_reason()  # blocked or not ACTIVE: halt
             if account_halt is not None:
                 logger.error("%s; trading starts HALTED", account_halt)
             recovery = await recover(store, broker, now_ns=clock.now_ns())

@@ -51,3 +51,38 @@ def test_bad_strategy_params_are_reported_with_the_other_config_problems(tmp_pat
     assert "$.risk.max_order_size" in result.stderr
     assert "$.strategy.params" in result.stderr
     assert "2 problem(s)" in result.stderr
+
+
+@pytest.mark.slow
+def test_rerunning_with_the_same_journal_offers_overwrite_and_a_foreign_store_is_moved_aside(
+    tmp_path: Path,
+) -> None:
+    journal = tmp_path / "s.pyrtj"
+    store = tmp_path / "s.sqlite3"
+    args = ["run", "--duration", "3s", "--quiet", "--journal", str(journal)]
+    first = run(args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert store.exists()
+
+    # the same command again: a flag to offer, never a Python keyword
+    again = run(args, cwd=tmp_path)
+    assert again.returncode == 1
+    assert "--overwrite" in again.stderr
+    assert "overwrite=True" not in again.stderr
+    assert "Traceback" not in again.stderr
+    assert sorted(p.name for p in tmp_path.glob("s.*.sqlite3")) == []  # the store was left alone
+
+    # the journal deleted, the store kept: the embedded venue is a fresh account every run, so
+    # the old store must not be recovered against it (it started HALTED, rejecting every signal)
+    journal.unlink()
+    third = run(args, cwd=tmp_path)
+    assert third.returncode == 0, third.stderr
+    assert "trading state active" in third.stdout
+    assert "HALTED" not in third.stderr
+    assert "moved it aside" in third.stderr
+    aside = list(tmp_path.glob("s.*Z.sqlite3"))
+    assert len(aside) == 1
+
+    fourth = run([*args, "--overwrite"], cwd=tmp_path)
+    assert fourth.returncode == 0, fourth.stderr
+    assert "trading state active" in fourth.stdout

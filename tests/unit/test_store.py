@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import signal
@@ -30,7 +31,7 @@ from pyrt.messages import (
     encode,
 )
 from pyrt.orders import OrderState, OrderTracker
-from pyrt.store import SCHEMA_VERSION, Store, StoredPosition, StoreError
+from pyrt.store import SCHEMA_VERSION, Store, StoredPosition, StoreError, StoreOwner
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -181,7 +182,7 @@ def test_open_file_from_newer_schema_raises(tmp_path: Path) -> None:
         raw.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
 
     with pytest.raises(
-        StoreError, match=r"written by a newer pyrt: schema version 2, this pyrt reads up to 1$"
+        StoreError, match=r"written by a newer pyrt: schema version 3, this pyrt reads up to 2$"
     ):
         Store.open(path)
 
@@ -618,3 +619,71 @@ def test_sigkill_mid_session_keeps_every_acknowledged_batch(tmp_path: Path) -> N
     assert len(fills) % 10 == 0  # whole batches only: a transaction is all or nothing
     assert len(fills) >= (acknowledged + 1) * 10
     assert len({fill.execution_id for fill in fills}) == len(fills)
+
+
+# ---------------------------------------------------------------------------- whose store it is
+
+NOW = dt.datetime(2026, 12, 7, 17, 30, 5, tzinfo=dt.UTC)
+
+
+def test_a_store_remembers_the_account_it_belongs_to(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    owner = StoreOwner(venue="http://127.0.0.1:8765", account_id="acct-1")
+
+    store, moved = Store.open_for(path, owner, now=NOW)
+    with store:
+        store.record(approved("c1"))
+    again, moved_again = Store.open_for(path, owner, now=NOW)
+    with again:
+        assert again.owner() == owner
+        assert [o.client_order_id for o in again.orders()] == ["c1"]
+
+    assert moved is None
+    assert moved_again is None
+
+
+def test_a_store_of_another_account_is_moved_aside_and_a_fresh_one_started(tmp_path: Path) -> None:
+    # the embedded venue is a fresh account every run: recovering the old session's positions
+    # against it found them missing and started the run HALTED
+    path = tmp_path / "s.sqlite3"
+    store, _ = Store.open_for(path, StoreOwner(venue="local", account_id="acct-1"), now=NOW)
+    with store:
+        store.record(approved("c1"))
+        store.record_trading_state("halted", "old", 1)
+
+    fresh, moved = Store.open_for(path, StoreOwner(venue="local", account_id="acct-2"), now=NOW)
+    with fresh:
+        assert fresh.owner() == StoreOwner(venue="local", account_id="acct-2")
+        assert fresh.orders() == []
+        assert fresh.trading_state() is None
+
+    assert moved == tmp_path / "s.20261207T173005Z.sqlite3"
+    with Store.open(moved) as old:
+        assert old.owner() == StoreOwner(venue="local", account_id="acct-1")
+        assert [o.client_order_id for o in old.orders()] == ["c1"]
+    assert not list(tmp_path.glob("s.sqlite3-*"))  # no WAL left behind for the new file's name
+
+
+def test_a_store_from_before_owners_were_recorded_is_adopted(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    with Store.open(path) as legacy:
+        legacy.record(approved("c1"))
+        legacy._conn().execute("DELETE FROM owner")
+
+    store, moved = Store.open_for(path, StoreOwner(venue="alpaca-paper", account_id="a"), now=NOW)
+    with store:
+        assert [o.client_order_id for o in store.orders()] == ["c1"]
+        assert store.owner() == StoreOwner(venue="alpaca-paper", account_id="a")
+    assert moved is None
+
+
+def test_a_version_1_store_gains_the_owner_table(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    Store.open(path).close()
+    with sqlite3.connect(path) as raw:
+        raw.execute("DROP TABLE owner")
+        raw.execute("UPDATE schema_version SET version = 1")
+
+    with Store.open(path) as store:
+        assert store.owner() is None
+        assert store.statistics().schema_version == SCHEMA_VERSION == 2
