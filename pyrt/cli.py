@@ -277,15 +277,19 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 def _cmd_run(args: argparse.Namespace) -> int:
     try:
         return trio.run(_run_until_signal, args)
-    except (ConfigError, SupervisionError, JournalError, ExceptionGroup) as exc:
+    except (ConfigError, SupervisionError, JournalError, ControlError, ExceptionGroup) as exc:
         leaves = _leaves(exc)
-        if not all(isinstance(e, ConfigError | SupervisionError | JournalError) for e in leaves):
+        if not all(
+            isinstance(e, ConfigError | SupervisionError | JournalError | ControlError) for e in leaves
+        ):
             raise
     code = EXIT_FAILED
     for leaf in leaves:
         if isinstance(leaf, ConfigError):
             print(f"pyrt: {leaf}", file=sys.stderr)
             code = EXIT_USAGE
+        elif isinstance(leaf, ControlError):
+            print(f"pyrt: {leaf}", file=sys.stderr)
         elif isinstance(leaf, SupervisionError):
             cause = f" (last error: {leaf.__cause__!r})" if leaf.__cause__ is not None else ""
             print(f"pyrt: the supervision tree stopped: {leaf}{cause}", file=sys.stderr)

@@ -27,7 +27,7 @@ import trio
 
 from .errors import PyrtError
 
-__all__ = ["COMMANDS", "ControlError", "ControlRequest", "send_command", "serve_control"]
+__all__ = ["COMMANDS", "ControlError", "ControlRequest", "check_socket_free", "send_command", "serve_control"]
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +115,18 @@ def _prepare(path: Path) -> None:
             path.unlink()
         else:
             raise ControlError(f"another pyrt run is serving {path}; stop it or use another data_dir")
+
+
+def check_socket_free(path: Path) -> None:
+    """Make sure no live run serves ``path`` (removing a socket a crashed run left behind).
+
+    A run calls it before it starts anything, so a second ``pyrt run`` in the same data folder
+    stops with one clear line instead of a control actor that crashes at start.
+
+    Raises:
+        ControlError: another live process serves ``path``, or the path is too long.
+    """
+    _prepare(path)
 
 
 def _remove(path: Path) -> None:

@@ -26,7 +26,7 @@ import trio
 
 from ..clock import WallClock, make_rng
 from ..config import ENV_KEY_ID, ENV_SECRET_KEY, PyrtConfig, config_to_dict
-from ..control import ControlRequest
+from ..control import ControlRequest, check_socket_free
 from ..errors import ConfigError
 from ..journal import JournalWriter
 from ..store import Store, StoreOwner
@@ -194,9 +194,11 @@ async def run_live(
 
     Raises:
         pyrt.errors.ConfigError: the venue cannot be used as configured (missing keys …).
+        pyrt.control.ControlError: another run serves this data_dir's control socket.
         pyrt.errors.JournalError: the journal cannot be created.
         pyrt.errors.SupervisionError: an actor crashed past the restart intensity.
     """
+    check_socket_free(control_socket_path(config))  # a second run in this data_dir: refuse first
     clock = WallClock()
     rng = make_rng(config.run.seed)
     started = dt.datetime.fromtimestamp(clock.now_ns() / 1e9, dt.UTC)

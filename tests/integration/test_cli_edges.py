@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +87,30 @@ def test_rerunning_with_the_same_journal_offers_overwrite_and_a_foreign_store_is
     fourth = run([*args, "--overwrite"], cwd=tmp_path)
     assert fourth.returncode == 0, fourth.stderr
     assert "trading state active" in fourth.stdout
+
+
+@pytest.mark.slow
+def test_a_second_run_in_the_same_data_folder_prints_only_its_refusal(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APCA_")}
+    first = subprocess.Popen(
+        [*PYRT, "run", "--venue", "sim", "--duration", "60s"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert first.stdout is not None
+        for _ in range(3):  # the start lines, then a status line: the control socket is up
+            first.stdout.readline()
+        second = run(["run", "--venue", "sim", "--duration", "3s"], cwd=tmp_path)
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=30)
+
+    assert second.returncode == 1
+    assert "Traceback" not in second.stderr
+    assert "another pyrt run is serving" in second.stderr
+    assert len(second.stderr.strip().splitlines()) == 1
+    assert "journal" not in second.stdout  # nothing started
