@@ -9,7 +9,12 @@ Policies (documented promises, tested in ``tests/unit/test_bars.py``):
   so a quiet symbol's bar is not held back waiting for the next trade.
 - Empty windows produce no bar (no trade, no bar: a flat bar would invent a price).
 - Late trades (``ts_event`` before the open window's start, i.e. the bar was already emitted) are
-  not applied; they are counted in ``statistics().late_trades``. An emitted bar is never
+  not applied; they are counted in ``statistics().late_trades``.
+- Arithmetic is checked (``specs/marketdata.md`` M11): a trade whose notional (price × size), or
+  whose addition to an open bar's volume or notional, is not a finite number is not applied and
+  is counted in ``statistics().overflows``; nothing raises. A bar's VWAP is clamped to its
+  ``[low, high]`` against rounding. :class:`BarResampler` checks its sums the same way
+  (:attr:`BarResampler.overflows`). An emitted bar is never
   revised: corrections reach strategies as the venue's own updated bars, not as edits here.
 - :class:`BarResampler` turns bars of one timeframe (e.g. the venue's ``1m``) into larger ones
   (``5m``, ``1h`` …): open of the first, high/low over all, close of the last, volumes and trade
@@ -20,6 +25,7 @@ Policies (documented promises, tested in ``tests/unit/test_bars.py``):
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from typing import Final, final
@@ -31,6 +37,7 @@ from .messages import BarReceived, TradeReceived
 __all__ = ["BarAggregator", "BarResampler", "BarStatistics", "parse_timeframe"]
 
 NS: Final = 1_000_000_000
+_INF: Final = math.inf
 _UNITS: Final = {"ms": NS // 1000, "s": NS, "m": 60 * NS, "h": 3600 * NS, "d": 86400 * NS}
 _TIMEFRAME: Final = re.compile(r"^([1-9][0-9]*)(ms|[smhd])$")
 
@@ -58,6 +65,8 @@ class BarStatistics:
     """Bars emitted."""
     late_trades: int
     """Trades older than the open window, not applied."""
+    overflows: int
+    """Trades not applied because a sum would not be a finite number (price 1e308 …)."""
 
 
 @attrs.define
@@ -88,11 +97,18 @@ class BarAggregator:
         self._trades = 0
         self._bars = 0
         self._late = 0
+        self._overflows = 0
 
     def on_trade(self, trade: TradeReceived) -> list[BarReceived]:
         """Apply a trade; return the bars its time closed (oldest first)."""
         out: list[BarReceived] = []
         ts = trade.ts_event
+        price = trade.price
+        size = trade.size
+        notional = price * size
+        if not notional < _INF:  # checked: a finite price and size can still overflow
+            self._overflows += 1
+            return out
         applied = False
         for tf, width in self._frames:
             key = (trade.symbol, tf)
@@ -104,22 +120,18 @@ class BarAggregator:
                 out.append(self._emit(trade.symbol, tf, bar, trade.ts_init))
                 bar = None
             if bar is None:
-                self._open[key] = _Open(
-                    start,
-                    trade.price,
-                    trade.price,
-                    trade.price,
-                    trade.price,
-                    trade.size,
-                    trade.price * trade.size,
-                    1,
-                )
+                self._open[key] = _Open(start, price, price, price, price, size, notional, 1)
             else:
-                bar.high = max(bar.high, trade.price)
-                bar.low = min(bar.low, trade.price)
-                bar.close = trade.price
-                bar.volume += trade.size
-                bar.notional += trade.price * trade.size
+                volume = bar.volume + size
+                total = bar.notional + notional
+                if not (volume < _INF and total < _INF):
+                    self._overflows += 1
+                    return out
+                bar.high = max(bar.high, price)
+                bar.low = min(bar.low, price)
+                bar.close = price
+                bar.volume = volume
+                bar.notional = total
                 bar.count += 1
             applied = True
         if applied:
@@ -162,7 +174,7 @@ class BarAggregator:
             low=bar.low,
             close=bar.close,
             volume=bar.volume,
-            vwap=bar.notional / bar.volume if bar.volume > 0 else None,
+            vwap=min(max(bar.notional / bar.volume, bar.low), bar.high) if bar.volume > 0 else None,
             trade_count=bar.count,
             ts_event=bar.start,
             ts_init=ts_init,
@@ -170,7 +182,9 @@ class BarAggregator:
 
     def statistics(self) -> BarStatistics:
         """Return the aggregator's counters."""
-        return BarStatistics(trades=self._trades, bars=self._bars, late_trades=self._late)
+        return BarStatistics(
+            trades=self._trades, bars=self._bars, late_trades=self._late, overflows=self._overflows
+        )
 
 
 @attrs.define
@@ -213,6 +227,7 @@ class BarResampler:
         self._frames = tuple(frames)
         self._open: dict[tuple[str, str], _Resampled] = {}
         self._late = 0
+        self._overflows = 0
 
     def on_bar(self, bar: BarReceived) -> list[BarReceived]:
         """Fold one source bar in; return the resampled bars it completed."""
@@ -231,6 +246,16 @@ class BarResampler:
                 acc = None
             vw_volume = bar.volume if bar.vwap is not None else 0.0
             vw_notional = bar.vwap * bar.volume if bar.vwap is not None else 0.0
+            if not vw_notional < _INF or (
+                acc is not None
+                and not (
+                    acc.volume + bar.volume < _INF
+                    and acc.vwap_notional + vw_notional < _INF
+                    and acc.vwap_volume + vw_volume < _INF
+                )
+            ):
+                self._overflows += 1  # checked: the sums would leave the finite numbers
+                continue
             if acc is None:
                 acc = self._open[key] = _Resampled(
                     start,
@@ -273,6 +298,11 @@ class BarResampler:
     def late_bars(self) -> int:
         """Source bars that arrived after their window was emitted (not applied)."""
         return self._late
+
+    @property
+    def overflows(self) -> int:
+        """Source bars not applied (per target) because a sum would not be a finite number."""
+        return self._overflows
 
     @staticmethod
     def _emit(symbol: str, tf: str, acc: _Resampled, ts_init: int) -> BarReceived:

@@ -24,7 +24,8 @@ Policies (documented promises, tested in ``tests/unit/test_book.py`` and
   inspection. The flag drops by itself with the first update that leaves the book uncrossed.
 - **L1 and L2.** A book has a :class:`BookMode`: ``NONE`` until its first message, then ``L1``
   (fed by quotes) or ``L2`` (fed by book frames). An L1 book holds at most one level per side:
-  each quote *replaces* both sides with its bid and ask (a side of size 0 is empty). An L2
+  each quote *replaces* both sides with its bid and ask (a side of size 0 or price 0 is empty;
+  a crossed quote is kept and flags the book, as above). An L2
   snapshot always takes over, switching an L1 book to L2. A quote on an L2 book is ignored and
   counted in ``statistics().ignored_quotes`` (:attr:`BookUpdateResult.IGNORED`): depth from the
   book feed is the fuller truth, and a quote would erase it. A delta on an L1 book is a gap.
@@ -222,8 +223,8 @@ class OrderBook:
             quote: a quote for this book's symbol.
 
         Returns:
-            ``APPLIED``, ``CROSSED`` (a locked quote: applied, flagged) or ``IGNORED`` (the book
-            follows L2 frames).
+            ``APPLIED``, ``CROSSED`` (a crossed or locked quote: applied, flagged) or ``IGNORED``
+            (the book follows L2 frames).
         """
         if self._mode is _L2:
             self._ignored_quotes += 1
@@ -234,13 +235,13 @@ class OrderBook:
         self._asks.clear()
         self._bid_prices.clear()
         self._ask_prices.clear()
-        if quote.bid_size > 0:
+        if quote.bid_size > 0 and quote.bid_price > 0:  # a price of 0 is an empty side (IEX)
             self._bids[quote.bid_price] = quote.bid_size
             self._bid_prices.append(quote.bid_price)
-        if quote.ask_size > 0:
+        if quote.ask_size > 0 and quote.ask_price > 0:
             self._asks[quote.ask_price] = quote.ask_size
             self._ask_prices.append(quote.ask_price)
-        # QuoteReceived guarantees ask >= bid, so only a locked quote can flag the book
+        # a crossed (bid > ask) or locked quote is kept and flags the book
         if self._bids and self._asks and quote.bid_price >= quote.ask_price:
             return self._flag_crossed()
         self._is_crossed = False

@@ -116,7 +116,7 @@ class ExecutionActor:
 
     def _set_mids(self, batch: Batch) -> None:
         for q in batch:
-            if isinstance(q, QuoteReceived):
+            if isinstance(q, QuoteReceived) and q.mid is not None:  # a crossed/one-sided quote has no mid
                 self._mids[q.symbol] = q.mid
 
     def _track(self, msg: Message) -> bool:

@@ -1,13 +1,17 @@
+"""The market-data actor: a venue's feed, screened, onto the bus, with bars built from trades."""
+
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
 from typing import final
 
+import attrs
 import trio
 
-from ..bars import BarAggregator, parse_timeframe
+from ..bars import BarAggregator, BarStatistics, parse_timeframe
 from ..messages import BarReceived, Message, TradeReceived
+from ..screen import MarketDataScreen
 from ..venues import MarketDataFeed
 from .base import ActorContext
 
@@ -15,21 +19,45 @@ logger = logging.getLogger(__name__)
 
 
 @final
+@attrs.frozen(kw_only=True)
+class MarketDataStatistics:
+    """A snapshot of a :class:`MarketDataActor`'s counters (since it was built, restarts included)."""
+
+    accepted: int
+    """Feed items published (flagged ones included)."""
+    refused: dict[str, int]
+    """Feed items refused by the screen, by reason (``specs/marketdata.md``)."""
+    flagged: dict[str, int]
+    """Feed items kept but flagged (crossed or one-sided quotes, reference moves)."""
+    bars: BarStatistics | None
+    """The bar builder's counters in the current run (``None`` without timeframes)."""
+
+
+@final
 class MarketDataActor:
     """Ingest: the venue's feed → ``market.*`` on the bus, plus bars built from its trades.
 
-    Each frame the feed delivers is published as one batch. Bars close on the run's clock
-    (``pyrt.bars`` documents the policy) and are published before the trades of the frame that
-    closed them.
+    Each frame the feed delivers is screened (:class:`~pyrt.screen.MarketDataScreen`: refused
+    items are counted and logged, never published) and what passes is published as one batch.
+    Bars close on the run's clock (``pyrt.bars`` documents the policy) and are published before
+    the trades of the frame that closed them. The screen outlives a restart of the actor, so its
+    counters, duplicate memory and reference prices do too.
 
     Args:
         feed: the venue's market-data feed.
         symbols: what to subscribe to.
         timeframes: bar timeframes to build from trades (``[]`` for none).
+        screen: the screen to apply; default: :class:`~pyrt.screen.MarketDataScreen` for
+            ``symbols`` with its default bounds.
     """
 
     def __init__(
-        self, feed: MarketDataFeed, symbols: Sequence[str], *, timeframes: Sequence[str] = ("1m",)
+        self,
+        feed: MarketDataFeed,
+        symbols: Sequence[str],
+        *,
+        timeframes: Sequence[str] = ("1m",),
+        screen: MarketDataScreen | None = None,
     ) -> None:
         self.name = "market_data"
         self._feed = feed
@@ -37,13 +65,30 @@ class MarketDataActor:
         self._timeframes = tuple(timeframes)
         for tf in self._timeframes:
             parse_timeframe(tf)  # fail at construction, not mid-run
+        self._screen = MarketDataScreen(self._symbols) if screen is None else screen
+        self._bars: BarAggregator | None = None
+
+    def statistics(self) -> MarketDataStatistics:
+        """Return a snapshot of the screen's and the bar builder's counters."""
+        screened = self._screen.statistics()
+        return MarketDataStatistics(
+            accepted=screened.accepted,
+            refused=screened.refused,
+            flagged=screened.flagged,
+            bars=None if self._bars is None else self._bars.statistics(),
+        )
 
     async def run(
         self, ctx: ActorContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        bars = BarAggregator(self._timeframes) if self._timeframes else None
+        bars = self._bars = BarAggregator(self._timeframes) if self._timeframes else None
+        screen = self._screen.screen
+        clock = ctx.clock
 
-        async def emit(batch: Sequence[Message]) -> None:
+        async def emit(feed_batch: Sequence[Message]) -> None:
+            batch = screen(feed_batch, clock.now_ns())
+            if not batch:
+                return
             if bars is None:
                 await ctx.bus.publish_batch(batch)
                 return

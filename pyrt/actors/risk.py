@@ -186,7 +186,7 @@ class RiskActor:
 
     def _apply_marks(self, batch: Batch, now: int) -> None:
         for msg in batch:
-            if isinstance(msg, QuoteReceived):
+            if isinstance(msg, QuoteReceived) and msg.mid is not None:  # a crossed/one-sided quote is no mark
                 self.engine.on_mark(msg.symbol, msg.mid, now_ns=now)
             elif isinstance(msg, TradeReceived):
                 self.engine.on_mark(msg.symbol, msg.price, now_ns=now)

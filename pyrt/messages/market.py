@@ -78,20 +78,22 @@ class TradeReceived:
 @final
 @attrs.frozen(kw_only=True)
 class QuoteReceived:
-    """Top of book: best bid and ask. Sizes may be 0 (an empty side still has a price)."""
+    """Top of book: best bid and ask, as the venue sent it (``specs/marketdata.md`` M9).
+
+    A price of 0 is an empty side (IEX sends ``bp: 0`` for a one-sided quote) and a crossed
+    quote (bid > ask) is legal: both are real observations and are kept. Anything that prices
+    off a quote (marks, mids, collars) must use :attr:`mid`, which is ``None`` unless the quote
+    is :attr:`usable`: two-sided and not crossed. Sizes may be 0.
+    """
 
     TOPIC: ClassVar[str] = "market.quote"
     symbol: str = attrs.field(validator=is_symbol)
-    bid_price: float = attrs.field(validator=finite_positive)
+    bid_price: float = attrs.field(validator=finite_non_negative)
     bid_size: float = attrs.field(validator=finite_non_negative)
-    ask_price: float = attrs.field(validator=finite_positive)
+    ask_price: float = attrs.field(validator=finite_non_negative)
     ask_size: float = attrs.field(validator=finite_non_negative)
     ts_event: int
     ts_init: int
-
-    def __attrs_post_init__(self) -> None:
-        if self.ask_price < self.bid_price:
-            raise ValueError(f"ask_price must be >= bid_price, was ask={self.ask_price} bid={self.bid_price}")
 
     @classmethod
     def checked(
@@ -112,16 +114,14 @@ class QuoteReceived:
         if symbol.__class__ is not str:
             raise TypeError(f"symbol must be a str, was {symbol!r}")
         _check_symbol(symbol)
-        if not (0.0 < bid_price < _INF):
-            raise ValueError(f"bid_price must be a finite number > 0, was {bid_price!r}")
+        if not (0.0 <= bid_price < _INF):
+            raise ValueError(f"bid_price must be a finite number >= 0, was {bid_price!r}")
         if not (0.0 <= bid_size < _INF):
             raise ValueError(f"bid_size must be a finite number >= 0, was {bid_size!r}")
-        if not (0.0 < ask_price < _INF):
-            raise ValueError(f"ask_price must be a finite number > 0, was {ask_price!r}")
+        if not (0.0 <= ask_price < _INF):
+            raise ValueError(f"ask_price must be a finite number >= 0, was {ask_price!r}")
         if not (0.0 <= ask_size < _INF):
             raise ValueError(f"ask_size must be a finite number >= 0, was {ask_size!r}")
-        if ask_price < bid_price:
-            raise ValueError(f"ask_price must be >= bid_price, was ask={ask_price} bid={bid_price}")
         self = _new(cls)
         _set(self, "symbol", symbol)
         _set(self, "bid_price", bid_price)
@@ -133,8 +133,28 @@ class QuoteReceived:
         return self
 
     @property
-    def mid(self) -> float:
-        return (self.bid_price + self.ask_price) / 2.0
+    def two_sided(self) -> bool:
+        """Whether both sides have a price (> 0)."""
+        return self.bid_price > 0.0 and self.ask_price > 0.0
+
+    @property
+    def crossed(self) -> bool:
+        """Whether the quote is two-sided with bid > ask (a locked quote, bid == ask, is not)."""
+        return 0.0 < self.ask_price < self.bid_price
+
+    @property
+    def usable(self) -> bool:
+        """Whether the quote can price anything: two-sided and not crossed (``0 < bid <= ask``)."""
+        return 0.0 < self.bid_price <= self.ask_price
+
+    @property
+    def mid(self) -> float | None:
+        """``(bid + ask) / 2`` of a :attr:`usable` quote; ``None`` for a one-sided or crossed one."""
+        bid = self.bid_price
+        ask = self.ask_price
+        if 0.0 < bid <= ask:
+            return (bid + ask) / 2.0
+        return None
 
 
 @final

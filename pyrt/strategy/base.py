@@ -175,7 +175,8 @@ class Strategy:
 
     def handle_quote(self, quote: QuoteReceived) -> None:
         """Update the symbol's book (L1) and last price (the mid), then call :meth:`on_quote`."""
-        self._last_price[quote.symbol] = quote.mid
+        if quote.mid is not None:  # a crossed or one-sided quote has no mid: the last price stays
+            self._last_price[quote.symbol] = quote.mid
         self.books.apply(quote)
         self.on_quote(quote)
 

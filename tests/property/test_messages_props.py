@@ -27,6 +27,8 @@ def test_decode_refuses_non_finite_or_non_positive_prices(msg: m.Message, bad: f
     price_fields = [k for k in ("price", "bid_price", "ask_price", "fill_price", "open") if k in data]
     if not price_fields:
         return
+    if price_fields[0] == "bid_price" and bad == 0.0:
+        return  # a quote's price of 0 is an empty side (M9), not an error
     data[price_fields[0]] = bad
 
     with pytest.raises(DecodeError, match=price_fields[0]):
@@ -64,7 +66,7 @@ def test_decode_names_the_missing_field_and_the_source() -> None:
                 {
                     "topic": "market.quote",
                     "symbol": "AAPL",
-                    "bid_price": 2.0,
+                    "bid_price": -2.0,
                     "bid_size": 1.0,
                     "ask_price": 1.0,
                     "ask_size": 1.0,
@@ -72,7 +74,7 @@ def test_decode_names_the_missing_field_and_the_source() -> None:
                     "ts_init": 0,
                 }
             ),
-            "ask_price must be >= bid_price",
+            "bid_price must be a finite number >= 0",
         ),
         (
             orjson.dumps(
@@ -165,3 +167,25 @@ def test_quote_checked_constructor_decides_exactly_like_the_validated_one(
     )
 
     assert fast == slow
+
+
+@given(
+    st.floats(min_value=0.0, max_value=1e6, allow_nan=False),
+    st.floats(min_value=0.0, max_value=1e6, allow_nan=False),
+)
+def test_M9_a_quote_round_trips_and_has_a_mid_exactly_when_it_is_two_sided_and_uncrossed(
+    bid: float, ask: float
+) -> None:
+    quote = m.QuoteReceived(
+        symbol="AAPL", bid_price=bid, bid_size=1.0, ask_price=ask, ask_size=1.0, ts_event=1, ts_init=2
+    )
+
+    assert m.decode(m.encode(quote)) == quote  # a journal keeps crossed and one-sided quotes
+    assert quote.two_sided == (bid > 0 and ask > 0)
+    assert quote.crossed == (quote.two_sided and bid > ask)
+    assert quote.usable == (quote.two_sided and not quote.crossed)
+    if quote.usable:
+        assert quote.mid is not None
+        assert bid <= quote.mid <= ask
+    else:
+        assert quote.mid is None

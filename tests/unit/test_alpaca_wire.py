@@ -235,9 +235,9 @@ BAD_ITEMS = [
     pytest.param({"T": "t", "S": "AAPL", "p": 10.0, "s": -5, "t": TS}, "invalid_value", id="negative-size"),
     pytest.param({"T": "t", "S": "AAPL", "p": 0.0, "s": 1, "t": TS}, "invalid_value", id="zero-price"),
     pytest.param(
-        {"T": "q", "S": "AAPL", "bp": 10.0, "bs": 1, "ap": 9.0, "as": 1, "t": TS},
+        {"T": "q", "S": "AAPL", "bp": -1.0, "bs": 1, "ap": 9.0, "as": 1, "t": TS},
         "invalid_value",
-        id="crossed-quote",
+        id="negative-bid",
     ),
     pytest.param({"T": "t", "S": "aapl", "p": 10.0, "s": 1, "t": TS}, "invalid_value", id="lowercase-symbol"),
     pytest.param(
@@ -254,7 +254,7 @@ BAD_ITEMS = [
 
 @pytest.mark.parametrize("encoding", ["json", "msgpack"])
 @pytest.mark.parametrize(("bad", "reason"), BAD_ITEMS)
-def test_decode_frame_when_one_item_is_bad_drops_only_it_and_counts_reason(
+def test_M3_decode_frame_when_one_item_is_bad_drops_only_it_and_counts_reason(
     bad: object, reason: str, encoding: str
 ) -> None:
     feed = make_feed(encoding=encoding)
@@ -1114,3 +1114,65 @@ def test_mapper_when_stream_fill_is_for_an_order_not_submitted_here_reports_only
     assert [
         (m.fill_quantity, m.cumulative_quantity, m.execution_id) for m in out if isinstance(m, OrderFilled)
     ] == [(2.0, 5.0, "e9")]
+
+
+#: A real IEX quote body (crossed: bid above ask), and an IEX one-sided quote (no bid: ``bp: 0``).
+CROSSED_QUOTE = {
+    "T": "q",
+    "S": "AAPL",
+    "bx": "V",
+    "bp": 159.52,
+    "bs": 1,
+    "ax": "V",
+    "ap": 158.65,
+    "as": 2,
+    "c": ["R"],
+    "t": TS,
+    "z": "C",
+}
+ONE_SIDED_QUOTE = {"T": "q", "S": "AAPL", "bx": "", "bp": 0, "bs": 0, "ax": "V", "ap": 158.65, "as": 2, "t": TS}
+
+
+@pytest.mark.parametrize("encoding", ["json", "msgpack"])
+def test_M9_crossed_and_one_sided_quotes_are_kept_flagged_and_have_no_mid(encoding: str) -> None:
+    feed = make_feed(encoding=encoding)
+    items = [CROSSED_QUOTE, ONE_SIDED_QUOTE]
+    frame = orjson.dumps(items) if encoding == "json" else msgpack.packb(items, use_bin_type=True)
+
+    crossed, one_sided = feed.decode_frame(frame)
+
+    assert isinstance(crossed, QuoteReceived)
+    assert isinstance(one_sided, QuoteReceived)
+    assert (crossed.bid_price, crossed.ask_price) == (159.52, 158.65)
+    assert (crossed.two_sided, crossed.crossed, crossed.usable, crossed.mid) == (True, True, False, None)
+    assert (one_sided.bid_price, one_sided.ask_price) == (0.0, 158.65)
+    assert (one_sided.two_sided, one_sided.crossed, one_sided.usable, one_sided.mid) == (False, False, False, None)
+    assert feed.statistics().items_dropped == {}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param("[" * 200_000, id="json-200k"),
+        pytest.param("[NaN," + "[" * 200_000, id="json-fallback"),
+        pytest.param('[NaN,"[[[",' + "[" * 40 + "]" * 40 + "]", id="json-fallback-33"),
+        pytest.param(b"\x91" * 200_000, id="msgpack-200k"),
+    ],
+)
+def test_M2_a_frame_nested_too_deep_is_skipped_before_any_decoder_recurses(
+    raw: str | bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    feed = make_feed(encoding="msgpack")
+
+    assert feed.decode_frame(raw) == []
+    assert feed.statistics().frames_skipped == {"too_deep": 1}
+    assert all(len(r.getMessage()) < 400 for r in caplog.records)
+
+
+def test_M2_the_fallback_still_reads_a_shallow_frame_with_a_nan_literal() -> None:
+    feed = make_feed()
+    good = stock_items()[0]
+    frame = f'[{{"T": "t", "S": "AAPL", "p": NaN, "s": 1, "t": "{TS}"}}, {json.dumps(good)}]'
+
+    assert [type(m) for m in feed.decode_frame(frame)] == [TradeReceived]
+    assert feed.statistics().items_dropped == {"invalid_value": 1}

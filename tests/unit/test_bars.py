@@ -188,3 +188,45 @@ def test_resampler_rejects_targets_that_are_not_multiples() -> None:
         BarResampler("1m", ["90s"])
     with pytest.raises(ValueError, match="whole multiple"):
         BarResampler("5m", ["1m"])
+
+
+def test_M11_trade_whose_notional_overflows_is_counted_not_applied_and_nothing_raises() -> None:
+    agg = BarAggregator(["1m"])
+    agg.on_trade(trade(1.0, 100.0, 10.0))
+    assert agg.on_trade(trade(2.0, 1e308, 2.0)) == []  # 1e308 × 2 is inf: the VWAP of issue 8
+    agg.on_trade(trade(3.0, 1e308, 1.0))  # finite notional 1e308 …
+    agg.on_trade(trade(4.0, 1e308, 1.0))  # … but the bar's notional would overflow
+
+    (bar,) = agg.on_time(60 * S)
+    assert (bar.high, bar.volume, bar.trade_count) == (1e308, 11.0, 2)
+    assert bar.vwap is not None
+    assert 100.0 <= bar.vwap <= 1e308
+    stats = agg.statistics()
+    assert (stats.trades, stats.overflows) == (2, 2)
+
+
+def test_M11_resampler_refuses_a_bar_whose_sums_would_overflow() -> None:
+    from pyrt.bars import BarResampler
+    from pyrt.messages import BarReceived
+
+    def bar(minute: int, price: float, volume: float) -> BarReceived:
+        return BarReceived(
+            symbol="AAPL",
+            timeframe="1m",
+            open=price,
+            high=price,
+            low=price,
+            close=price,
+            volume=volume,
+            vwap=price,
+            trade_count=1,
+            ts_event=minute * 60 * S,
+            ts_init=minute * 60 * S,
+        )
+
+    resampler = BarResampler("1m", ["5m"])
+    resampler.on_bar(bar(0, 100.0, 10.0))
+    resampler.on_bar(bar(1, 1e308, 10.0))  # vwap × volume overflows
+    (five,) = resampler.on_time(5 * 60 * S)
+
+    assert (five.volume, five.vwap, resampler.overflows) == (10.0, 100.0, 1)

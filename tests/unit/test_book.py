@@ -481,3 +481,25 @@ def test_all_lists_exactly_the_public_names_sorted() -> None:
 
     assert pyrt.book.__all__ == sorted(pyrt.book.__all__)
     assert set(pyrt.book.__all__) == public - imported
+
+
+def test_M9_a_crossed_quote_is_kept_and_flags_the_book_so_nothing_prices_off_it() -> None:
+    book = OrderBook("AAPL")
+
+    assert book.apply_quote(quote(159.52, 158.65, symbol="AAPL")) is BookUpdateResult.CROSSED
+    assert book.is_crossed
+    assert book.depth(1) == ([(159.52, 1.0)], [(158.65, 1.0)])
+    assert (book.mid, book.best_bid, book.spread, book.imbalance(1)) == (None, None, None, None)
+    assert book.apply_quote(quote(158.60, 158.65, symbol="AAPL")) is BookUpdateResult.APPLIED
+    assert book.mid == pytest.approx(158.625)
+
+
+def test_M9_a_one_sided_quote_with_price_zero_leaves_that_side_empty() -> None:
+    book = OrderBook("AAPL")
+
+    assert book.apply_quote(quote(0.0, 158.65, bid_size=0.0, symbol="AAPL")) is BookUpdateResult.APPLIED
+    assert book.levels() == (0, 1)
+    assert book.best_ask == (158.65, 1.0)
+    assert (book.best_bid, book.mid) == (None, None)
+    book.apply_quote(quote(0.0, 158.65, bid_size=100.0, symbol="AAPL"))  # a size without a price
+    assert book.levels() == (0, 1)

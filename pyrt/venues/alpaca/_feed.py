@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import reprlib
 from collections import deque
 from collections.abc import Sequence
 from typing import Final, Literal, final
@@ -20,7 +21,7 @@ from ...errors import VenueRejected
 from ...messages import Message
 from .._protocols import Emit, MarketDataFeed
 from ._backoff import Backoff
-from ._wire import MALFORMED, OVERSIZED, FrameDecoder, loads_frame
+from ._wire import MALFORMED, OVERSIZED, TOO_DEEP, FrameDecoder, FrameTooDeep, loads_frame
 from ._ws import (
     CONNECTION_ERRORS,
     HARD_MESSAGE_LIMIT,
@@ -44,6 +45,21 @@ CONNECTION_LIMIT: Final = 406
 ALREADY_AUTHENTICATED: Final = 403
 #: trio-websocket's queue of received messages: lets its reader run ahead of decoding a little.
 _MESSAGE_QUEUE: Final = 8
+#: Default ``max_frame_bytes``: Alpaca's frames are a few KiB (crypto book snapshots some 100 KiB).
+MAX_FRAME_BYTES: Final = 1 << 20
+
+
+def _preview_repr() -> reprlib.Repr:
+    """A ``repr`` for log previews: bounded in depth and length, whatever the venue sent."""
+    preview = reprlib.Repr()
+    preview.maxlevel = 3
+    preview.maxstring = preview.maxother = 60
+    preview.maxlist = 4
+    preview.maxdict = 12
+    return preview
+
+
+_PREVIEW: Final = _preview_repr()
 
 
 class _ConnectionLimit(Exception):
@@ -70,9 +86,10 @@ class AlpacaFeedStatistics:
     messages: int
     """Messages handed to ``emit``."""
     frames_skipped: dict[str, int]
-    """Frames not decoded, by reason: ``malformed`` (not JSON/msgpack, not an array, cut short)
-    or ``oversized`` (over ``max_frame_bytes``, or over the WebSocket limit, which costs the
-    connection)."""
+    """Frames not decoded, by reason: ``malformed`` (not JSON/msgpack, not an array, cut short),
+    ``too_deep`` (nested deeper than a decoder may go) or ``oversized`` (over
+    ``max_frame_bytes``, or over the WebSocket limit, which costs the connection); handshake
+    frames included."""
     items_dropped: dict[str, int]
     """Bad items dropped from decoded frames, by reason: ``missing_field``, ``invalid_value``
     (NaN, negative, crossed, bad timestamp …), ``bad_type``, ``unknown_type``."""
@@ -100,12 +117,12 @@ class _RateLimitedLog:
         self._last[reason] = now
         suppressed = self._suppressed.pop(reason, 0)
         logger.warning(
-            "%s (%s; %d so far, %d more since the last warning): %.160r",
+            "%s (%s; %d so far, %d more since the last warning): %.160s",
             what,
             reason,
             total,
             suppressed,
-            sample,
+            _PREVIEW.repr(sample),
         )
 
 
@@ -144,7 +161,8 @@ class AlpacaFeed:
         ping_timeout: seconds to wait for the pong.
         connection_limit_delay: wait after error 406, jittered in ``[d/2, d]``.
         handshake_timeout: seconds for connected + auth + subscription.
-        max_frame_bytes: frames larger than this are skipped undecoded.
+        max_frame_bytes: frames larger than this are skipped undecoded, handshake frames too
+            (``specs/marketdata.md`` M1).
         log_interval: minimum seconds between two warnings of the same reason.
         crypto: whether the endpoint is a crypto one; default: ``"/crypto/"`` in ``url``.
 
@@ -168,7 +186,7 @@ class AlpacaFeed:
         ping_timeout: float = 5.0,
         connection_limit_delay: float = 60.0,
         handshake_timeout: float = 10.0,
-        max_frame_bytes: int = 4 << 20,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
         log_interval: float = 10.0,
         crypto: bool | None = None,
     ) -> None:
@@ -255,21 +273,35 @@ class AlpacaFeed:
             StreamDown: the frame carries an error after which the session must be replaced.
         """
         self._frames += 1
-        if len(raw) > self._max_frame_bytes:
-            self._skip_frame(OVERSIZED, raw)
-            return []
-        try:
-            document = loads_frame(raw, msgpack_frames=self._msgpack)
-        except ValueError:
-            self._skip_frame(MALFORMED, raw)
-            return []
-        if document.__class__ is not list:
-            self._skip_frame(MALFORMED, raw)
+        document = self._load(raw)
+        if document is None:
             return []
         messages, controls = self._decoder.decode(document, self._clock.now_ns())
         for control in controls:
             self._on_control(control)
         return messages
+
+    def _load(self, raw: str | bytes) -> list[object] | None:
+        """Return a frame's array, or ``None`` once the frame is counted and logged as skipped.
+
+        The size is checked before anything is decoded; depth is bounded by the decoders (see
+        :func:`loads_frame`). Every frame of a session goes through here, the handshake's too.
+        """
+        if len(raw) > self._max_frame_bytes:
+            self._skip_frame(OVERSIZED, raw)
+            return None
+        try:
+            document = loads_frame(raw, msgpack_frames=self._msgpack)
+        except FrameTooDeep:
+            self._skip_frame(TOO_DEEP, raw)
+            return None
+        except ValueError:
+            self._skip_frame(MALFORMED, raw)
+            return None
+        if document.__class__ is not list:
+            self._skip_frame(MALFORMED, raw)
+            return None
+        return document
 
     def _on_control(self, control: dict[str, object]) -> None:
         kind = control.get("T")
@@ -304,13 +336,8 @@ class AlpacaFeed:
         pending = self._pending_controls
         while not pending:
             raw = await ws.get_message()
-            try:
-                document = loads_frame(raw, msgpack_frames=self._msgpack)
-            except ValueError:
-                self._skip_frame(MALFORMED, raw)
-                continue
-            if document.__class__ is not list:
-                self._skip_frame(MALFORMED, raw)
+            document = self._load(raw)
+            if document is None:
                 continue
             messages, controls = self._decoder.decode(document, self._clock.now_ns())
             pending.extend(controls)

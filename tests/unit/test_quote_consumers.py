@@ -1,0 +1,59 @@
+"""M10 (specs/marketdata.md): marks, mids and last prices never come from a crossed or one-sided quote.
+
+Each consumer of ``QuoteReceived.mid`` is fed a usable quote, then a crossed one (a real IEX
+body: bid 159.52 > ask 158.65) and a one-sided one (``bp: 0``), and must still hold the usable
+quote's mid.
+"""
+
+from __future__ import annotations
+
+from pyrt.actors.execution import ExecutionActor
+from pyrt.actors.risk import RiskActor
+from pyrt.messages import QuoteReceived
+from pyrt.portfolio import Portfolio
+from pyrt.risk import RiskEngine, RiskLimits
+from pyrt.strategy import Strategy
+
+NOW = 1_700_000_000 * 1_000_000_000
+
+
+def quote(bid: float, ask: float) -> QuoteReceived:
+    return QuoteReceived(
+        symbol="AAPL", bid_price=bid, bid_size=1.0, ask_price=ask, ask_size=1.0, ts_event=NOW, ts_init=NOW
+    )
+
+
+GOOD = quote(158.60, 158.70)
+BAD = [quote(159.52, 158.65), quote(0.0, 158.65), quote(158.60, 0.0), quote(0.0, 0.0)]
+
+
+def test_M10_risk_marks_only_usable_quotes() -> None:
+    engine = RiskEngine(
+        RiskLimits(max_order_size=10.0, max_position_size=10.0, max_daily_loss=100.0), Portfolio(1e6)
+    )
+    actor = RiskActor(engine)
+
+    actor._apply_marks([GOOD, *BAD], NOW)
+
+    assert engine.portfolio.last_price("AAPL") == GOOD.mid
+    assert engine.statistics().invalid_marks == 0
+
+
+def test_M10_execution_keeps_the_last_usable_mid_for_its_slippage_guard() -> None:
+    actor = ExecutionActor(broker=None)  # type: ignore[arg-type]  # _set_mids needs no broker
+
+    actor._set_mids([GOOD, *BAD])
+
+    assert actor._mids == {"AAPL": GOOD.mid}
+
+
+def test_M10_a_strategy_last_price_is_never_a_crossed_or_one_sided_mid() -> None:
+    strategy = Strategy()
+    strategy.handle_quote(GOOD)
+    for bad in BAD:
+        strategy.handle_quote(bad)
+
+    assert strategy.last_price("AAPL") == GOOD.mid
+    book = strategy.book("AAPL")
+    assert book is not None
+    assert book.mid is None
