@@ -19,16 +19,26 @@ risk → execution) block, so a slow consumer slows its producer, and every feed
 ``feedback``, so a publisher that is itself waiting on a full inbox downstream can always hand
 back its results. ``tests/unit/test_tree_graph.py`` builds the tree's graph and fails on a cycle.
 
+:func:`find_blocking_cycle` is that check: given which actor publishes which topics, it returns
+a cycle of ``block`` edges among the live subscriptions, or ``None``. A subscription's ``name`` is
+its actor's name, optionally followed by ``.part`` (``risk.marks``).
+
+Liveness is watched per subscription: :meth:`Subscription.statistics` has the age of the oldest
+unread batch (``inbox_age_seconds``) and how long the longest-waiting publisher has been blocked
+on it right now (``blocked_now_seconds``); :meth:`Bus.stalled` lists the ``block`` subscriptions
+whose publisher has waited longer than a threshold (the tree's watchdog logs and counts them).
+
 Topics are matched by prefix: ``"market."`` receives ``market.trade``, ``market.quote`` …;
 a message class (``OrderFilled``) subscribes to exactly its ``TOPIC``; ``""`` receives everything.
 """
 
 from __future__ import annotations
 
+import collections
 import enum
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Final, TypeAlias, final
 
@@ -37,7 +47,17 @@ import trio
 
 from .messages import Message
 
-__all__ = ["Batch", "Bus", "BusStatistics", "Policy", "Subscription", "SubscriptionStatistics"]
+__all__ = [
+    "Batch",
+    "BlockingEdge",
+    "Bus",
+    "BusStatistics",
+    "Policy",
+    "Subscription",
+    "SubscriptionStatistics",
+    "blocking_edges",
+    "find_blocking_cycle",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +106,13 @@ class SubscriptionStatistics:
     blocked_count: int
     """Times a publisher found the channel full and had to wait (block only)."""
     blocked_seconds: float
-    """Total time publishers waited on a full channel, on the run's clock."""
+    """Total time publishers waited on a full channel, on the run's clock (finished waits)."""
+    blocked_now_seconds: float
+    """How long the longest-waiting publisher has been blocked on this channel right now; 0 when
+    none is (block only). The watchdog's measure: a cycle or a stuck reader makes it grow."""
+    inbox_age_seconds: float
+    """Age of the oldest batch not yet read (for a blocked publisher's batch, since it began to
+    wait); 0 when the inbox is empty."""
 
 
 @final
@@ -125,6 +151,7 @@ class Subscription:
     __slots__ = (
         "_blocked_count",
         "_blocked_seconds",
+        "_blocked_since",
         "_bus",
         "_closed",
         "_delivered_batches",
@@ -134,8 +161,10 @@ class Subscription:
         "_max_buffer",
         "_peak",
         "_pending",
+        "_pending_since",
         "_receive",
         "_send",
+        "_times",
         "_warn_depth",
         "name",
         "policy",
@@ -164,6 +193,12 @@ class Subscription:
         self._blocked_count = 0
         self._blocked_seconds = 0.0
         self._warn_depth = FEEDBACK_WARN_DEPTH
+        # when each unread batch was handed over, oldest first (block, feedback), and when the
+        # conflate inbox last became non-empty: the inbox's age
+        self._times: collections.deque[float] = collections.deque()
+        self._pending_since = 0.0
+        # start of each publisher's wait on a full channel now, oldest first
+        self._blocked_since: collections.deque[float] = collections.deque()
 
     def matches(self, topic: str) -> bool:
         """Return whether a message on ``topic`` is routed to this subscription."""
@@ -175,6 +210,8 @@ class Subscription:
         self._delivered_messages += len(batch)
         if self.policy is Policy.CONFLATE:
             pending = self._pending
+            if not pending:
+                self._pending_since = trio.current_time()
             for msg in batch:
                 key = (msg.TOPIC, getattr(msg, "symbol", ""))
                 if key in pending:
@@ -184,20 +221,31 @@ class Subscription:
                 self._peak = len(pending)
             self._lot.unpark_all()
             return
+        # stamped before the hand-over: a reader may take a batch a blocked publisher queued
+        # before that publisher runs again
+        started = trio.current_time()
+        times = self._times
+        times.append(started)
+        handed = False
         try:
             try:
                 self._send.send_nowait(batch)
             except trio.WouldBlock:
                 self._blocked_count += 1
-                started = trio.current_time()
+                self._blocked_since.append(started)
                 try:
                     await self._send.send(batch)
                 finally:
+                    self._blocked_since.remove(started)
                     self._blocked_seconds += trio.current_time() - started
+            handed = True
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             # the subscriber closed its inbox, maybe while we waited on it: it no longer wants
             # messages (it is unrouted already); the publisher goes on to the others
             return
+        finally:
+            if not handed:
+                times.remove(started)  # not handed over (closed, or cancelled while waiting)
         used = self._send.statistics().current_buffer_used
         if used > self._peak:
             self._peak = used
@@ -228,7 +276,10 @@ class Subscription:
             self._pending.clear()
             await trio.lowlevel.checkpoint()
             return batch
-        return await self._receive.receive()
+        batch = await self._receive.receive()
+        if self._times:
+            self._times.popleft()
+        return batch
 
     def receive_nowait(self) -> Batch:
         """Return the next batch if one is waiting, else raise :class:`trio.WouldBlock`."""
@@ -240,7 +291,10 @@ class Subscription:
             batch = tuple(self._pending.values())
             self._pending.clear()
             return batch
-        return self._receive.receive_nowait()
+        batch = self._receive.receive_nowait()
+        if self._times:
+            self._times.popleft()
+        return batch
 
     def __aiter__(self) -> Subscription:
         return self
@@ -277,11 +331,13 @@ class Subscription:
 
     def statistics(self) -> SubscriptionStatistics:
         """Return a snapshot of this subscription's counters."""
-        depth = (
-            len(self._pending)
-            if self.policy is Policy.CONFLATE
-            else self._receive.statistics().current_buffer_used
-        )
+        now = trio.current_time()
+        if self.policy is Policy.CONFLATE:
+            depth = len(self._pending)
+            age = now - self._pending_since if depth else 0.0
+        else:
+            depth = self._receive.statistics().current_buffer_used
+            age = now - self._times[0] if self._times else 0.0
         return SubscriptionStatistics(
             name=self.name,
             topics=self.topics,
@@ -294,7 +350,18 @@ class Subscription:
             dropped=self._dropped,
             blocked_count=self._blocked_count,
             blocked_seconds=self._blocked_seconds,
+            blocked_now_seconds=self.blocked_now(now),
+            inbox_age_seconds=age,
         )
+
+    def blocked_now(self, now: float) -> float:
+        """Return how long the longest-waiting publisher has been blocked at ``now`` (0 if none)."""
+        return now - self._blocked_since[0] if self._blocked_since else 0.0
+
+    @property
+    def owner(self) -> str:
+        """The actor this subscription belongs to: its ``name`` up to the first ``.``."""
+        return self.name.split(".", 1)[0]
 
     def __repr__(self) -> str:
         return f"<Subscription {self.name!r} {self.policy} {self.topics}>"
@@ -432,6 +499,21 @@ class Bus:
         """Return the live subscriptions, in subscription order."""
         return tuple(self._subs)
 
+    def stalled(self, threshold: float) -> tuple[tuple[Subscription, float], ...]:
+        """Return each ``block`` subscription whose publisher has waited over ``threshold`` s now.
+
+        Each entry is ``(subscription, seconds blocked)``, in subscription order. Must be called
+        inside the trio run (it reads the run's clock).
+        """
+        now = trio.current_time()
+        out: list[tuple[Subscription, float]] = []
+        for sub in self._subs:
+            if sub.policy is Policy.BLOCK:
+                blocked = sub.blocked_now(now)
+                if blocked > threshold:
+                    out.append((sub, blocked))
+        return tuple(out)
+
     def statistics(self) -> BusStatistics:
         """Return a snapshot of the bus and every live subscription."""
         return BusStatistics(
@@ -441,3 +523,84 @@ class Bus:
             published_by_topic=dict(self._by_topic),
             subscriptions=tuple(s.statistics() for s in self._subs),
         )
+
+
+@final
+@attrs.frozen(kw_only=True)
+class BlockingEdge:
+    """``publisher`` may wait on ``subscriber``: it publishes ``topic`` into a ``block`` inbox."""
+
+    publisher: str
+    """The publishing actor."""
+    subscriber: str
+    """The actor owning the ``block`` subscription."""
+    topic: str
+    """A topic the publisher declares that the subscription matches."""
+    subscription: str
+    """The subscription's name."""
+
+
+def blocking_edges(
+    publishers: Mapping[str, Iterable[str]], subscriptions: Iterable[Subscription]
+) -> tuple[BlockingEdge, ...]:
+    """Return every edge publisher → ``block`` subscriber, for the topics each actor publishes.
+
+    Args:
+        publishers: actor name → the exact topics it publishes.
+        subscriptions: the live subscriptions (``bus.subscriptions()``).
+    """
+    edges: list[BlockingEdge] = []
+    subs = [s for s in subscriptions if s.policy is Policy.BLOCK]
+    for publisher, topics in publishers.items():
+        for sub in subs:
+            for topic in sorted(set(topics)):
+                if sub.matches(topic):
+                    edges.append(
+                        BlockingEdge(
+                            publisher=publisher, subscriber=sub.owner, topic=topic, subscription=sub.name
+                        )
+                    )
+                    break  # one edge per (publisher, subscription) is enough to block
+    return tuple(edges)
+
+
+def find_blocking_cycle(
+    publishers: Mapping[str, Iterable[str]], subscriptions: Iterable[Subscription]
+) -> tuple[BlockingEdge, ...] | None:
+    """Return a cycle of ``block`` edges (each edge's subscriber publishes the next), or ``None``.
+
+    A cycle means deadlock is possible: every actor on it can be waiting to publish into the
+    full inbox of the next. An actor blocking on its own inbox is a cycle of one edge.
+
+    Args:
+        publishers: actor name → the exact topics it publishes.
+        subscriptions: the live subscriptions (``bus.subscriptions()``).
+    """
+    graph: dict[str, list[BlockingEdge]] = {}
+    for edge in blocking_edges(publishers, subscriptions):
+        graph.setdefault(edge.publisher, []).append(edge)
+    done: set[str] = set()
+    path: list[BlockingEdge] = []
+    on_path: dict[str, int] = {}  # actor -> index in path of the edge leaving it
+
+    def visit(actor: str) -> tuple[BlockingEdge, ...] | None:
+        on_path[actor] = len(path)
+        for edge in graph.get(actor, ()):
+            if edge.subscriber in on_path:
+                return (*path[on_path[edge.subscriber] :], edge)
+            if edge.subscriber not in done:
+                path.append(edge)
+                found = visit(edge.subscriber)
+                if found is not None:
+                    return found
+                path.pop()
+        del on_path[actor]
+        done.add(actor)
+        return None
+
+    for actor in sorted(graph):
+        if actor not in done:
+            found = visit(actor)
+            if found is not None:
+                return found
+    return None

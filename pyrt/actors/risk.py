@@ -31,10 +31,12 @@ logger = logging.getLogger(__name__)
 class RiskActor:
     """Pre-trade risk: every ``signal.generated`` becomes ``risk.approved`` or ``risk.rejected``.
 
-    Signals and order outcomes travel on a ``block`` subscription (nothing lost); marks come on a
-    ``conflate`` one (the latest price per symbol is all risk needs). The engine lives on the actor,
-    so a restart keeps positions and open-order reservations. Every change of the trading state
-    (a daily-loss breach, an operator's halt) is published as ``risk.state`` and so journaled.
+    Signals travel on a ``block`` subscription (nothing lost), order outcomes and commands on
+    ``feedback`` ones (never blocking their publisher, applied before each batch of signals);
+    marks come on a ``conflate`` one (the latest price per symbol is all risk needs). The engine
+    lives on the actor, so a restart keeps positions and open-order reservations. Every change of
+    the trading state (a daily-loss breach, an operator's halt) is published as ``risk.state`` and
+    so journaled.
 
     Args:
         engine: the pre-trade checks, positions and P&L.
@@ -52,7 +54,10 @@ class RiskActor:
         self, ctx: ActorContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         with (
-            ctx.bus.subscribe(SignalGenerated, "order.", name=self.name) as orders,
+            ctx.bus.subscribe(SignalGenerated, name=self.name) as orders,
+            # order outcomes flow back from execution: feedback, so execution never waits on risk
+            # (two block channels in a cycle froze the tree, issue 8)
+            ctx.bus.subscribe("order.", name=f"{self.name}.orders", policy=Policy.FEEDBACK) as outcomes,
             ctx.bus.subscribe(
                 QuoteReceived, TradeReceived, BarReceived, name=f"{self.name}.marks", policy=Policy.CONFLATE
             ) as marks,
@@ -64,6 +69,7 @@ class RiskActor:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._marks, ctx, marks)
                     nursery.start_soon(self._control, ctx, control)
+                    nursery.start_soon(self._outcomes, ctx, outcomes)
                     task_status.started()
                     async for batch in orders:
                         # apply any waiting marks first, so checks see the freshest prices
@@ -71,6 +77,8 @@ class RiskActor:
                             self._apply_marks(marks.receive_nowait(), ctx.clock.now_ns())
                         except trio.WouldBlock:
                             pass
+                        # and the order outcomes that arrived before these signals
+                        self._drain_outcomes(outcomes, ctx.clock.now_ns())
                         out = self._decide(batch, ctx.clock.now_ns())
                         out.extend(self._state_messages(ctx.clock.now_ns()))
                         if out:
@@ -78,6 +86,22 @@ class RiskActor:
                     nursery.cancel_scope.cancel()
             finally:
                 self._ctx = None
+
+    async def _outcomes(self, ctx: ActorContext, outcomes: Subscription) -> None:
+        async for batch in outcomes:
+            now = ctx.clock.now_ns()
+            out = self._decide(batch, now)
+            out.extend(self._state_messages(now))  # a fill can breach the daily loss
+            if out:
+                await ctx.bus.publish_batch(out)
+
+    def _drain_outcomes(self, outcomes: Subscription, now: int) -> None:
+        while True:
+            try:
+                batch = outcomes.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                return
+            self._decide(batch, now)
 
     def _decide(self, batch: Batch, now: int) -> list[Message]:
         out: list[Message] = []

@@ -8,6 +8,7 @@ from typing import final
 
 import trio
 
+from ..bus import Batch, Policy, Subscription
 from ..messages import SignalGenerated
 from ..strategy import Strategy
 from ..strategy.driver import StrategyDriver
@@ -53,18 +54,50 @@ class SignalActor:
         driver = StrategyDriver(self._factory())
         clock = ctx.clock
         bus = ctx.bus
-        with bus.subscribe("market.", "risk.", "order.", name=self.name) as inbox:
+        with (
+            bus.subscribe("market.", name=self.name) as inbox,
+            # risk's answers and order outcomes flow back upstream: feedback, so risk and
+            # execution never wait on the strategy (a cycle of block channels froze the tree, #8)
+            bus.subscribe(
+                "risk.", "order.", name=f"{self.name}.feedback", policy=Policy.FEEDBACK
+            ) as feedback,
+        ):
             out: list[SignalGenerated] = driver.start(clock.now_ns())
             task_status.started()
-            async for batch in inbox:
-                try:
-                    driver.feed(batch, clock.now_ns(), out)
-                finally:
-                    if out:  # the signals before a raising message still go out
-                        signals, out = out, []
-                        self.signals += len(signals)
-                        await bus.publish_batch(signals)
+            if out:
+                self.signals += len(out)
+                await bus.publish_batch(out)
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._feedback, ctx, driver, feedback)
+                    async for batch in inbox:
+                        # what came back before this market batch is fed first, in arrival order
+                        while True:
+                            try:
+                                waiting = feedback.receive_nowait()
+                            except (trio.WouldBlock, trio.EndOfChannel):
+                                break
+                            await self._feed(ctx, driver, waiting)
+                        await self._feed(ctx, driver, batch)
+                    nursery.cancel_scope.cancel()
+            except BaseExceptionGroup as group:  # the strategy raised in one of the two loops
+                if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
+                    raise group.exceptions[0]  # noqa: B904  # bare, as before the split
+                raise
             out = driver.stop(clock.now_ns())
             if out:
                 self.signals += len(out)
                 await bus.publish_batch(out)
+
+    async def _feedback(self, ctx: ActorContext, driver: StrategyDriver, feedback: Subscription) -> None:
+        async for batch in feedback:
+            await self._feed(ctx, driver, batch)
+
+    async def _feed(self, ctx: ActorContext, driver: StrategyDriver, batch: Batch) -> None:
+        out: list[SignalGenerated] = []
+        try:
+            driver.feed(batch, ctx.clock.now_ns(), out)
+        finally:
+            if out:  # the signals before a raising message still go out
+                self.signals += len(out)
+                await ctx.bus.publish_batch(out)

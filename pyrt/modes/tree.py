@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import final
+from typing import Final, final
 
 import attrs
 import trio
@@ -22,12 +22,30 @@ from ..actors.risk import RiskActor
 from ..actors.signal import SignalActor
 from ..actors.store import StoreActor
 from ..bars import parse_timeframe
-from ..bus import Bus
+from ..bus import BlockingEdge, Bus, find_blocking_cycle
 from ..clock import Clock
 from ..config import PyrtConfig
 from ..control import ControlRequest
 from ..journal import JournalWriter
-from ..messages import OPERATOR, ControlCommand
+from ..messages import (
+    OPERATOR,
+    BarReceived,
+    BookReceived,
+    ControlCommand,
+    Heartbeat,
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    OrderSubmitted,
+    QuoteReceived,
+    RiskApproved,
+    RiskRejected,
+    SignalGenerated,
+    SupervisorEvent,
+    TradeReceived,
+    TradingStateChanged,
+)
 from ..portfolio import Portfolio, PositionView
 from ..risk import RiskEngine, RiskLimits
 from ..store import Store
@@ -35,9 +53,37 @@ from ..strategy import Strategy, load_strategy
 from ..supervisor import ChildSpec, Strategy as RestartStrategy, Supervisor
 from ..venues import Broker, MarketDataFeed
 
-__all__ = ["RunStatus", "RunSummary", "TradingTree", "bar_timeframe"]
+__all__ = ["PUBLISHES", "RunStatus", "RunSummary", "TradingTree", "bar_timeframe"]
 
 logger = logging.getLogger(__name__)
+
+#: The exact topics each part of the tree publishes: every actor by its name, and ``tree`` for
+#: the tree itself (supervisor events, forwarded operator commands). With the subscriptions on
+#: the bus this gives the graph of ``block`` edges, which must have no cycle (see
+#: :func:`pyrt.bus.find_blocking_cycle`; ``tests/unit/test_tree_graph.py`` also checks, by
+#: running the tree, that nobody publishes a topic missing here).
+PUBLISHES: Final[Mapping[str, frozenset[str]]] = {
+    "tree": frozenset({SupervisorEvent.TOPIC, Heartbeat.TOPIC, ControlCommand.TOPIC}),
+    "recorder": frozenset(),
+    "store": frozenset(),
+    "execution": frozenset(
+        {
+            OrderSubmitted.TOPIC,
+            OrderAccepted.TOPIC,
+            OrderFilled.TOPIC,
+            OrderCanceled.TOPIC,
+            OrderRejected.TOPIC,
+            ControlCommand.TOPIC,  # a halt on a contradicting fill
+        }
+    ),
+    "risk": frozenset({RiskApproved.TOPIC, RiskRejected.TOPIC, TradingStateChanged.TOPIC}),
+    "control": frozenset({ControlCommand.TOPIC}),
+    "reconciler": frozenset({ControlCommand.TOPIC}),
+    "signal": frozenset({SignalGenerated.TOPIC}),
+    "market_data": frozenset(
+        {TradeReceived.TOPIC, QuoteReceived.TOPIC, BarReceived.TOPIC, BookReceived.TOPIC}
+    ),
+}
 
 
 def bar_timeframe(seconds: float) -> str:
@@ -200,6 +246,10 @@ class TradingTree:
             if pos.quantity:
                 strategy.position[pos.symbol] = pos.quantity
         return strategy
+
+    def blocking_cycle(self) -> tuple[BlockingEdge, ...] | None:
+        """Return a cycle of ``block`` edges among the live subscriptions, or ``None`` (the rule)."""
+        return find_blocking_cycle(PUBLISHES, self.bus.subscriptions())
 
     def restore(self, store: Store, *, halt_reason: str | None = None) -> None:
         """Rebuild positions, order states and the trading state from the store (before :meth:`run`).

@@ -251,3 +251,73 @@ async def test_publisher_blocked_on_an_inbox_that_closes_is_released_not_crashed
         for b in (other.receive_nowait(), other.receive_nowait(), other.receive_nowait())
         for m in b
     ] == [0, 1, 2]
+
+
+async def test_statistics_show_inbox_age_and_how_long_a_publisher_is_blocked_now(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    bus = Bus()
+    inbox = bus.subscribe("market.", name="slow", buffer=1)
+    start = trio.current_time()
+
+    async with trio.open_nursery() as nursery:
+        await bus.publish(trade(0))  # fills the inbox
+        await trio.sleep(2.0)  # virtual
+        nursery.start_soon(bus.publish, trade(1))  # waits on the full inbox
+        await trio.sleep(3.0)  # virtual
+        stats = inbox.statistics()
+        stalled = bus.stalled(2.5)
+        assert stats.inbox_age_seconds == trio.current_time() - start == 5.0
+        assert stats.blocked_now_seconds == 3.0
+        assert stalled == ((inbox, 3.0),)
+        assert bus.stalled(3.0) == ()  # over the threshold only
+
+        inbox.receive_nowait()  # the reader takes the oldest; the blocked publisher gets in
+        await trio.testing.wait_all_tasks_blocked()
+        stats = inbox.statistics()
+        assert stats.blocked_now_seconds == 0.0
+        assert stats.blocked_seconds == 3.0
+        assert stats.inbox_age_seconds == 3.0  # the second batch began to wait 3 s ago
+        inbox.receive_nowait()
+
+    stats = inbox.statistics()
+    assert (stats.depth, stats.inbox_age_seconds, stats.blocked_now_seconds) == (0, 0.0, 0.0)
+    assert bus.stalled(0.0) == ()
+
+
+async def test_a_publisher_cancelled_while_blocked_leaves_no_age_behind(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    bus = Bus()
+    inbox = bus.subscribe("market.", name="slow", buffer=1)
+    await bus.publish(trade(0))
+    with trio.move_on_after(1.0):  # virtual
+        await bus.publish(trade(1))
+    await trio.sleep(1.0)  # virtual
+
+    assert inbox.statistics().blocked_now_seconds == 0.0
+    inbox.receive_nowait()
+    assert inbox.statistics().inbox_age_seconds == 0.0
+    with pytest.raises(trio.WouldBlock):
+        inbox.receive_nowait()
+
+
+async def test_conflate_and_feedback_inboxes_report_their_age_and_never_stall(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    bus = Bus()
+    quotes = bus.subscribe("market.quote", name="marks", policy=Policy.CONFLATE)
+    fills = bus.subscribe("order.", name="feedback", policy=Policy.FEEDBACK)
+    await bus.publish(quote(0))
+    await bus.publish(fill(0))
+    await trio.sleep(4.0)  # virtual
+    await bus.publish(quote(1))  # replaces the first: the inbox is as old as its first unread
+    await bus.publish(fill(1))
+
+    assert quotes.statistics().inbox_age_seconds == 4.0
+    assert fills.statistics().inbox_age_seconds == 4.0
+    assert bus.stalled(0.0) == ()
+    quotes.receive_nowait()
+    fills.receive_nowait()
+    assert quotes.statistics().inbox_age_seconds == 0.0
+    assert fills.statistics().inbox_age_seconds == 0.0  # the second fill is from now
