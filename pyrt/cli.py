@@ -20,7 +20,7 @@ from .control import ControlError, ControlRequest, send_command
 from .errors import ConfigError, DecodeError, JournalError, SupervisionError
 from .modes.tree import RunStatus, RunSummary
 
-__all__ = ["main", "parse_duration"]
+__all__ = ["format_control_reply", "main", "parse_duration"]
 
 logger = logging.getLogger("pyrt.cli")
 
@@ -110,6 +110,7 @@ def _build_parser() -> argparse.ArgumentParser:
         op = sub.add_parser(name, help=text)
         op.add_argument("--config", type=Path, help="the run's config file (to find its data_dir)")
         op.add_argument("--socket", type=Path, help="the control socket (default <data_dir>/pyrt.sock)")
+        op.add_argument("--json", action="store_true", help="print the reply as JSON (for scripts)")
         if name != "status":
             op.add_argument("--reason", help="why (journaled)")
         if name == "halt":
@@ -337,8 +338,65 @@ def _cmd_control(args: argparse.Namespace) -> int:
         print(f"pyrt {args.command}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     reply.pop("ok", None)
-    print(orjson.dumps(reply, option=orjson.OPT_INDENT_2).decode())
+    if args.json:
+        print(orjson.dumps(reply, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(format_control_reply(reply), end="")
     return EXIT_OK
+
+
+def _money(value: object) -> str:
+    return f"{value:+,.2f}" if isinstance(value, int | float) and not isinstance(value, bool) else "-"
+
+
+def _price(value: object) -> str:
+    return f"{value:,.2f}" if isinstance(value, int | float) and not isinstance(value, bool) else "-"
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "-"
+    return "-" if value is None else str(value)
+
+
+def format_control_reply(reply: dict[str, object]) -> str:
+    """Render a control reply (``pyrt status`` and the others) as a table for people.
+
+    Prices and P&L have 2 decimals, quantities as few digits as they need; ``--json`` gives
+    the reply itself.
+    """
+    lines = [f"trading state: {reply.get('state', '?')}"]
+    reason = reply.get("state_reason")
+    if reason:
+        lines[0] += f" ({reason})"
+    if reply.get("applied") is False:
+        lines.append("warning: the command was not applied yet (is the risk actor restarting?)")
+    positions = reply.get("positions")
+    if isinstance(positions, dict) and positions:
+        lines.append(
+            f"  {'symbol':<10} {'qty':>10} {'avg price':>12} {'last':>12} {'realized':>12} {'unrealized':>12}"
+        )
+        for symbol, pos in sorted(positions.items()):
+            if not isinstance(pos, dict):
+                continue
+            qty = pos.get("quantity")
+            lines.append(
+                f"  {symbol:<10} {_plain(qty):>10} {_price(pos.get('avg_price')):>12} "
+                f"{_price(pos.get('last_price')):>12} {_money(pos.get('realized_pnl')):>12} "
+                f"{_money(pos.get('unrealized_pnl')):>12}"
+            )
+    else:
+        lines.append("positions: none")
+    lines.append(
+        f"P&L: realized {_money(reply.get('realized_pnl'))}, unrealized {_money(reply.get('unrealized_pnl'))}; "
+        f"equity {_price(reply.get('equity'))}"
+    )
+    limits = reply.get("limits")
+    if isinstance(limits, dict):
+        lines.append("limits: " + ", ".join(f"{key} {_plain(value)}" for key, value in limits.items()))
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

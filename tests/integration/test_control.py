@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -50,16 +51,20 @@ def test_pyrt_halt_stops_approvals_and_is_journaled_and_resume_restores(tmp_path
     journal = tmp_path / "j.pyrtj"
     proc = start_run(tmp_path, journal)
     try:
-        before = json.loads(pyrt(tmp_path, "status").stdout)
+        before = json.loads(pyrt(tmp_path, "status", "--json").stdout)
+        table = pyrt(tmp_path, "status").stdout
         halted = pyrt(tmp_path, "halt", "--reason", "operator test", "--cancel-orders")
-        during = json.loads(pyrt(tmp_path, "status").stdout)
-        resumed = json.loads(pyrt(tmp_path, "resume", "--reason", "all clear").stdout)
+        during = json.loads(pyrt(tmp_path, "status", "--json").stdout)
+        resumed = json.loads(pyrt(tmp_path, "resume", "--reason", "all clear", "--json").stdout)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
 
     assert proc.returncode == 0
     assert before["state"] == "active"
+    assert table.startswith("trading state: active")
+    assert "P&L: realized" in table
+    assert not re.search(r"\d\.\d{3,}", table)  # no float noise for people
     assert "max_order_size" in before["limits"]
     assert halted.returncode == 0, halted.stderr
     assert during["state"] == "halted"
@@ -88,7 +93,7 @@ def test_sigusr1_halts_the_running_tree(tmp_path: Path) -> None:
         line = proc.stdout.readline()
         while "SIGUSR1" not in line:
             line = proc.stdout.readline()
-        status = json.loads(pyrt(tmp_path, "status").stdout)
+        status = json.loads(pyrt(tmp_path, "status", "--json").stdout)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
