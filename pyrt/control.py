@@ -95,7 +95,9 @@ async def _handle(stream: trio.SocketStream, handler: Handler) -> None:
             logger.warning("control request refused: %s", exc)
             reply: Mapping[str, object] = {"ok": False, "error": str(exc)}
         else:
-            logger.warning("control: %s (%s)", request.command, request.reason)
+            logger.info(
+                "control: %s (%s)", request.command, request.reason
+            )  # the change itself is logged once
             reply = {"ok": True, **(await handler(request))}
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             await stream.send_all(orjson.dumps(reply) + b"\n")

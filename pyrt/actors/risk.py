@@ -156,13 +156,8 @@ class RiskActor:
 
     def _apply_command(self, command: ControlCommand, now: int) -> list[Message]:
         """Apply a ``control.command`` (halt, reduce, resume); return the ``risk.state`` it makes."""
-        logger.log(
-            logging.WARNING if command.command == "resume" else logging.ERROR,
-            "%s requested by %s: %s",
-            command.command,
-            command.source,
-            command.reason,
-        )
+        # the engine logs the change it makes, once; the requester logs why it asked
+        logger.debug("%s requested by %s: %s", command.command, command.source, command.reason)
         if command.command == "halt":
             self._cancel_on_halt = command.cancel_orders
             self.engine.halt(command.reason, now_ns=now)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
 import trio
 import trio.testing
 
@@ -82,3 +84,27 @@ def test_operator_commands_from_the_caller_travel_as_control_messages(tmp_path: 
     states = [m for m in messages if isinstance(m, TradingStateChanged)]
     assert [(c.command, c.source) for c in commands] == [("reduce", "operator")]
     assert [(s.state, s.automatic) for s in states] == [("reducing", False)]
+
+
+def test_each_state_change_is_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+
+    async def main() -> None:
+        clock = VirtualClock(START_NS)
+        send, receive = trio.open_memory_channel[ControlRequest](4)
+        with JournalWriter.create(tmp_path / "j.pyrtj", metadata={}) as journal:
+            tree = _tree(journal, clock)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(
+                    lambda task_status: tree.run(duration=30.0, commands=receive, task_status=task_status)
+                )
+                await send.send(ControlRequest(command="halt", reason="fat finger"))
+                await clock.sleep(1.0)  # virtual
+                await send.send(ControlRequest(command="resume", reason="all clear"))
+                await clock.sleep(1.0)  # virtual
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+    shown = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len([m for m in shown if "fat finger" in m]) == 1, shown
+    assert len([m for m in shown if "all clear" in m]) == 1, shown
