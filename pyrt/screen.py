@@ -24,7 +24,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import Iterable, Sequence
-from typing import Final, final
+from typing import Any, Final, final
 
 import attrs
 
@@ -76,8 +76,8 @@ class _Symbol:
         self.reference = 0.0  # last accepted trade price or usable mid; 0: none yet
         self.candidate = 0.0  # the level out-of-band items agree on
         self.streak = 0
-        self.seen: set[tuple[int, int]] = set()
-        self.order: deque[tuple[int, int]] = deque()
+        self.seen: set[tuple[int, int]] = set()  # (trade_id, ts_event) of the last trades …
+        self.order: deque[tuple[int, int]] = deque()  # … oldest first
 
 
 @final
@@ -176,12 +176,69 @@ class MarketDataScreen:
         states = self._states
         oldest = now_ns - self._max_age_ns
         latest = now_ns + self._max_ahead_ns
+        max_price = self._max_price
+        max_size = self._max_size
+        jump = self._jump
+        window = self._window
+        msg: Any  # its class is checked below; Any spares the hot loop a cast per item
         for msg in batch:
-            if type(msg) is TradeReceived:
-                reason = self._trade(states.get(msg.symbol), msg, oldest, latest)
-            elif type(msg) is QuoteReceived:
-                reason = self._quote(states.get(msg.symbol), msg, oldest, latest)
-            elif type(msg) is BarReceived or type(msg) is BookReceived:
+            kind = type(msg)
+            if kind is TradeReceived:
+                # the common case inline (the ingest hot path); anything else takes _trade
+                state = states.get(msg.symbol)
+                if state is not None:
+                    ts = msg.ts_event
+                    price = msg.price
+                    reference = state.reference
+                    if (
+                        oldest <= ts <= latest
+                        and price <= max_price
+                        and msg.size <= max_size
+                        and reference
+                        and price <= reference * jump
+                        and price * jump >= reference
+                    ):
+                        trade_id = msg.trade_id
+                        if not trade_id:
+                            state.reference = price
+                            state.streak = 0
+                            append(msg)
+                            continue
+                        key = (trade_id, ts)
+                        seen = state.seen
+                        if key not in seen:
+                            seen.add(key)
+                            order = state.order
+                            order.append(key)
+                            if len(order) > window:
+                                seen.discard(order.popleft())
+                            state.reference = price
+                            state.streak = 0
+                            append(msg)
+                            continue
+                reason = self._trade(state, msg, oldest, latest)
+            elif kind is QuoteReceived:
+                state = states.get(msg.symbol)
+                if state is not None:
+                    ts = msg.ts_event
+                    bid = msg.bid_price
+                    ask = msg.ask_price
+                    reference = state.reference
+                    if (
+                        0.0 < bid <= ask <= max_price
+                        and oldest <= ts <= latest
+                        and msg.bid_size <= max_size
+                        and msg.ask_size <= max_size
+                        and reference
+                    ):
+                        mid = (bid + ask) / 2.0
+                        if mid <= reference * jump and mid * jump >= reference:
+                            state.reference = mid
+                            state.streak = 0
+                            append(msg)
+                            continue
+                reason = self._quote(state, msg, oldest, latest)
+            elif kind is BarReceived or kind is BookReceived:
                 reason = self._other(states.get(msg.symbol), msg, oldest, latest)
             else:
                 reason = None
