@@ -278,7 +278,7 @@ class MarketDataScreen:
         reference = state.reference
         jump = self._jump
         out_of_band = reference and (price > reference * jump or price * jump < reference)
-        if out_of_band and not self._reanchor(state, trade.symbol, price, ts):
+        if out_of_band and not self._reanchor(state, trade.symbol, price):
             return PRICE_JUMP
         state.reference = price
         state.streak = 0
@@ -305,7 +305,7 @@ class MarketDataScreen:
         reference = state.reference
         jump = self._jump
         out_of_band = reference and (level > reference * jump or level * jump < reference)
-        if out_of_band and not self._reanchor(state, quote.symbol, level, ts):
+        if out_of_band and not self._reanchor(state, quote.symbol, level):
             return PRICE_JUMP
         if 0.0 < bid <= ask:
             state.reference = level
@@ -342,7 +342,7 @@ class MarketDataScreen:
                     return SIZE_OUT_OF_BOUNDS
         return None
 
-    def _reanchor(self, state: _Symbol, symbol: str, price: float, ts: int) -> bool:
+    def _reanchor(self, state: _Symbol, symbol: str, price: float) -> bool:
         """Count an out-of-band price; True when enough agree that the reference moves to it."""
         candidate = state.candidate
         jump = self._jump

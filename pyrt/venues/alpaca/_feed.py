@@ -92,7 +92,8 @@ class AlpacaFeedStatistics:
     frames included."""
     items_dropped: dict[str, int]
     """Bad items dropped from decoded frames, by reason: ``missing_field``, ``invalid_value``
-    (NaN, negative, crossed, bad timestamp …), ``bad_type``, ``unknown_type``."""
+    (NaN, negative, a zero trade price, bad timestamp …), ``bad_type``, ``unknown_type``. Crossed
+    and one-sided quotes are kept, not dropped (``specs/marketdata.md`` M9)."""
     items_unmapped: int
     """Well-formed Alpaca items pyrt does not use (statuses, LULDs, corrections, updated bars …)."""
 
