@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from hypothesis import given, strategies as st
 
 from pyrt.messages import BarReceived, BookLevel, BookReceived, Message, QuoteReceived, TradeReceived
 from pyrt.screen import MarketDataScreen
@@ -181,3 +182,48 @@ def test_screen_refuses_bad_bounds() -> None:
         MarketDataScreen(["AAPL"], max_jump=1.0)
     with pytest.raises(ValueError, match="max_price must be a finite number > 0"):
         MarketDataScreen(["AAPL"], max_price=float("inf"))
+
+
+def _slow_screen(screen: MarketDataScreen, items: list[Message]) -> list[Message]:
+    """The rules one item at a time through the full checks, never the inline fast path."""
+    out: list[Message] = []
+    oldest, latest = NOW - 3600 * NS, NOW + 60 * NS
+    for msg in items:
+        state = screen._states.get(msg.symbol)  # type: ignore[union-attr]
+        if isinstance(msg, TradeReceived):
+            reason = screen._trade(state, msg, oldest, latest)
+        else:
+            assert isinstance(msg, QuoteReceived)
+            reason = screen._quote(state, msg, oldest, latest)
+        if reason is None:
+            out.append(msg)
+        else:
+            screen._refuse(reason, msg, NOW)
+    screen._accepted += len(out)
+    return out
+
+
+_prices = st.sampled_from([0.0, 50.0, 99.0, 100.0, 101.0, 400.0, 600.0, 1000.0, 2e8])
+_items = st.lists(
+    st.one_of(
+        st.builds(
+            trade,
+            price=_prices.filter(bool),
+            size=st.sampled_from([1.0, 1e13]),
+            trade_id=st.integers(0, 5),
+            ts=st.sampled_from([NOW, NOW - NS, 0]),
+            symbol=st.sampled_from(["AAPL", "ZZZZ"]),
+        ),
+        st.builds(quote, _prices, _prices, ts=st.sampled_from([NOW, NOW + 10**12])),
+    ),
+    max_size=60,
+)
+
+
+@given(_items)
+def test_M7_M8_the_inline_fast_path_decides_exactly_like_the_full_rules(items: list[Message]) -> None:
+    fast = MarketDataScreen(["AAPL"], reanchor_after=3, duplicate_window=4)
+    slow = MarketDataScreen(["AAPL"], reanchor_after=3, duplicate_window=4)
+
+    assert fast.screen(items, NOW) == _slow_screen(slow, items)
+    assert fast.statistics() == slow.statistics()
