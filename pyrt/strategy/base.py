@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, ClassVar, Final, Self, TypeVar, TypeVarTuple, cast
 
@@ -19,6 +20,8 @@ from ..messages import (
     TradeReceived,
 )
 from ._params import StrategyParams, structure_params
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -48,6 +51,19 @@ class Strategy:
     driver collects what the strategy produced with :meth:`drain_signals`. Nothing a strategy does
     reaches a venue before the risk manager approves it.
 
+    One intent at a time per symbol: a signal is an *intent* until its outcome is known (rejected
+    by risk, rejected or canceled by the venue — an expiry is a cancel with a reason —, or filled
+    completely; a partial fill leaves it working). While a symbol has an intent awaiting its
+    outcome, :meth:`signal` (and so :meth:`buy`, :meth:`sell`, :meth:`target_position`) on that
+    symbol is *withheld*: nothing is produced, it returns ``None`` and :attr:`withheld` counts it.
+    The callbacks still run (indicators keep up); the strategy decides again on that symbol once
+    it knows what it holds. Other symbols are not affected.
+
+    A strategy that may hold a negative quantity declares it: :attr:`allow_short` (``False`` by
+    default; :attr:`ALLOW_SHORT` for the class, or an ``allow_short`` parameter). The risk
+    manager refuses a sell that would open or grow a short for a strategy that does not
+    (``SHORT_NOT_ALLOWED``, R23 in ``specs/risk.md``).
+
     Parameters are typed: a strategy declares a nested ``Params`` class (a frozen attrs subclass of
     :class:`~pyrt.strategy.StrategyParams`, fields declared with :func:`~pyrt.strategy.param`) and
     takes an instance of it; :meth:`from_params` builds one from config, strictly.
@@ -55,9 +71,10 @@ class Strategy:
     What a strategy can use:
 
     - ``self.params``: its validated parameters.
-    - ``self.position[symbol]`` / ``self.pending[symbol]``: signed quantity held (from fills) and
-      signed quantity of its orders still working (signals sent, not yet filled or closed); a
-      symbol never traded reads ``0.0``.
+    - ``self.position[symbol]`` / ``self.pending[symbol]``: signed quantity held (only what was
+      filled, never what was asked for) and signed quantity of its orders still working (signals
+      sent, not yet filled or closed); a symbol never traded reads ``0.0``.
+    - :meth:`awaiting`: whether an intent on the symbol is still waiting for its outcome.
     - ``self.now_ns``: the driver's clock, stamped on every signal.
     - :meth:`indicator`: one streaming indicator per symbol and key, created on first use.
     - :meth:`book`: the symbol's order book (L2 from ``market.book``, L1 from ``market.quote``).
@@ -78,10 +95,13 @@ class Strategy:
         params: the validated parameters.
         position: signed quantity held per symbol, from the fills it was told about.
         pending: signed quantity of orders sent and not yet filled, canceled or rejected.
+        withheld: signals refused because their symbol had an intent awaiting its outcome.
         books: the order books, fed by :meth:`handle_quote` and :meth:`handle_book`.
     """
 
     NAME: ClassVar[str] = "strategy"
+    ALLOW_SHORT: ClassVar[bool] = False
+    """Whether the class may hold short positions (an ``allow_short`` parameter overrides it)."""
     Params: ClassVar[type[StrategyParams]] = StrategyParams
     params: StrategyParams
 
@@ -96,6 +116,8 @@ class Strategy:
         self.name = params.name or self.NAME
         self.position = Positions()
         self.pending = Positions()
+        self.withheld = 0
+        self._awaiting: dict[str, int] = {}  # symbol -> intents sent whose outcome is not known yet
         self.books = BookManager()
         self._now_ns = 0
         self._seq = 0
@@ -143,6 +165,7 @@ class Strategy:
         del self._outbox[keep:]
         for sig in dropped:
             self._add_pending(sig.symbol, -sig.side.sign * sig.quantity)
+            self._end_intent(sig.symbol)
         return dropped
 
     def wants_bar(self, bar: BarReceived) -> bool:
@@ -189,14 +212,25 @@ class Strategy:
         self.on_book(book)
 
     def handle_fill(self, fill: OrderFilled) -> None:
-        """Track the position and what is still pending, then call :meth:`on_fill`."""
+        """Track the position and what is still pending, then call :meth:`on_fill`.
+
+        A final fill (nothing left to fill) is the outcome of its intent: the symbol is no longer
+        :meth:`awaiting` once :meth:`on_fill` runs, so the strategy may decide again there.
+        """
         signed = fill.side.sign * fill.fill_quantity
         self.position[fill.symbol] = self.position[fill.symbol] + signed
         self._add_pending(fill.symbol, -signed)
+        if fill.is_final:
+            self._end_intent(fill.symbol)
         self.on_fill(fill)
 
     def handle_order_closed(self, symbol: str, side: Side, unfilled_quantity: float) -> None:
-        """An order of this strategy ended with ``unfilled_quantity`` never filled; call the hook."""
+        """An intent of this strategy ended with ``unfilled_quantity`` never filled; call the hook.
+
+        Rejected by risk or the venue, canceled or expired: the symbol is no longer
+        :meth:`awaiting`; the hook runs when some quantity was left unfilled.
+        """
+        self._end_intent(symbol)
         if unfilled_quantity > 0:
             self._add_pending(symbol, -side.sign * unfilled_quantity)
             self.on_order_closed(symbol, side, unfilled_quantity)
@@ -204,6 +238,13 @@ class Strategy:
     def _add_pending(self, symbol: str, quantity: float) -> None:
         left = self.pending[symbol] + quantity
         self.pending[symbol] = 0.0 if abs(left) < QUANTITY_EPSILON else left
+
+    def _end_intent(self, symbol: str) -> None:
+        count = self._awaiting.get(symbol, 0)
+        if count > 1:
+            self._awaiting[symbol] = count - 1
+        else:
+            self._awaiting.pop(symbol, None)
 
     # -- author side: callbacks --------------------------------------------------------------
     def on_start(self) -> None:
@@ -243,6 +284,19 @@ class Strategy:
     def now_ns(self) -> int:
         """The driver's clock in epoch nanoseconds (the time stamped on signals)."""
         return self._now_ns
+
+    @property
+    def allow_short(self) -> bool:
+        """Whether this strategy may hold a short position (its ``allow_short`` parameter, if any,
+        else :attr:`ALLOW_SHORT`); the risk manager refuses shorts for a strategy that may not."""
+        return bool(getattr(self.params, "allow_short", self.ALLOW_SHORT))
+
+    def awaiting(self, symbol: str) -> bool:
+        """Return whether an intent on ``symbol`` is still waiting for its outcome.
+
+        While it is, signals on ``symbol`` are withheld (see the class docstring).
+        """
+        return symbol in self._awaiting
 
     def last_price(self, symbol: str) -> float | None:
         """Return the last trade price, bar close or quote mid seen for ``symbol``."""
@@ -303,8 +357,11 @@ class Strategy:
         stop_price: float | None = None,
         time_in_force: TimeInForce = TimeInForce.DAY,
         reference_price: float | None = None,
-    ) -> SignalGenerated:
+    ) -> SignalGenerated | None:
         """Produce a ``signal.generated`` and count its quantity as pending.
+
+        Withheld (nothing produced, ``None`` returned, :attr:`withheld` counted) while ``symbol``
+        has an intent :meth:`awaiting` its outcome: one decision at a time per symbol.
 
         Args:
             symbol: what to trade.
@@ -317,12 +374,24 @@ class Strategy:
             reference_price: the price the decision saw; default :meth:`last_price`.
 
         Returns:
-            The signal (also queued for :meth:`drain_signals`).
+            The signal (also queued for :meth:`drain_signals`), or ``None`` when withheld.
 
         Raises:
             ValueError: invalid input (``quantity <= 0``, a price missing for the order type …);
                 nothing is produced.
         """
+        if symbol in self._awaiting:
+            self.withheld += 1
+            logger.debug(
+                "strategy %s: %s %s %s withheld: an intent on %s awaits its outcome (%d withheld so far)",
+                self.name,
+                side,
+                quantity,
+                symbol,
+                symbol,
+                self.withheld,
+            )
+            return None
         sig = SignalGenerated(
             signal_id=f"{self.name}-{self._now_ns}-{self._seq + 1}",
             strategy=self.name,
@@ -340,6 +409,7 @@ class Strategy:
         self._seq += 1
         self._outbox.append(sig)
         self._add_pending(symbol, side.sign * quantity)
+        self._awaiting[symbol] = self._awaiting.get(symbol, 0) + 1
         return sig
 
     def buy(
@@ -352,8 +422,8 @@ class Strategy:
         stop_price: float | None = None,
         time_in_force: TimeInForce = TimeInForce.DAY,
         reference_price: float | None = None,
-    ) -> SignalGenerated:
-        """Produce a buy signal; arguments as in :meth:`signal`."""
+    ) -> SignalGenerated | None:
+        """Produce a buy signal (``None`` when withheld); arguments as in :meth:`signal`."""
         return self.signal(
             symbol,
             Side.BUY,
@@ -375,8 +445,8 @@ class Strategy:
         stop_price: float | None = None,
         time_in_force: TimeInForce = TimeInForce.DAY,
         reference_price: float | None = None,
-    ) -> SignalGenerated:
-        """Produce a sell signal; arguments as in :meth:`signal`."""
+    ) -> SignalGenerated | None:
+        """Produce a sell signal (``None`` when withheld); arguments as in :meth:`signal`."""
         return self.signal(
             symbol,
             Side.SELL,
@@ -402,7 +472,8 @@ class Strategy:
             reference_price: as in :meth:`signal`.
 
         Returns:
-            The signal sent, or ``None`` when already at (or heading to) the target.
+            The signal sent, or ``None`` when already at (or heading to) the target, or when
+            withheld (an intent on ``symbol`` awaits its outcome).
         """
         difference = target - (self.position[symbol] + self.pending[symbol])
         if abs(difference) < QUANTITY_EPSILON:

@@ -65,6 +65,7 @@ class PairsTrading(Strategy):
     """
 
     NAME = "pairs"
+    ALLOW_SHORT = True  # one leg is short whenever the spread is traded
     Params = PairsTradingParams
     params: PairsTradingParams
 

@@ -7,9 +7,9 @@ from typing import Final, final
 
 import attrs
 
-from ..messages import BarReceived, OrderFilled, Side
+from ..messages import BarReceived
 from ._params import StrategyParams, param
-from .base import Strategy
+from .base import QUANTITY_EPSILON, Strategy
 
 SCALE: Final = 1_000_000  # prices as integer micro-units: crosses are decided on exact sums
 
@@ -20,7 +20,6 @@ class _SymbolState:
     sum_fast: int = 0
     sum_slow: int = 0
     side: int = 0  # sign of the last non-zero fast - slow
-    pending: float = 0.0  # quantity of orders sent and not yet filled (signed)
 
 
 @final
@@ -47,7 +46,9 @@ class SmaCrossover(Strategy):
     """Long-only SMA crossover (``specs`` reference: ``specs/sma-crossover.md``).
 
     On a cross up (fast SMA moves above slow) with no position, buy ``quantity``; on a cross down
-    with a long position, sell it all. Crosses are decided on exact integer sums (prices scaled to
+    with a long position, sell it all. The position is what was filled; a cross while an order
+    is still working on the symbol is not acted on (see :class:`~pyrt.strategy.Strategy`: one
+    intent at a time per symbol). Long-only: :attr:`allow_short` is false. Crosses are decided on exact integer sums (prices scaled to
     micro-units), so ties are exact; an exact tie keeps the previous side.
 
     Defaults follow the reference spec (10/30 bars, 100 shares); ``pyrt run``'s default config
@@ -117,22 +118,11 @@ class SmaCrossover(Strategy):
         if diff == 0:
             return
         st.side = 1 if diff > 0 else -1
-        held = self.position.get(bar.symbol, 0.0) + st.pending
-        if previous < 0 and st.side > 0 and held == 0:
-            st.pending += self.quantity
+        # what it holds is what was filled; while an order works on the symbol the base class
+        # withholds new signals, so a cross seen then is not acted on (issue 8: a sell sent for
+        # a buy that was later rejected drove this long-only strategy short)
+        held = self.position[bar.symbol]
+        if previous < 0 and st.side > 0 and abs(held) < QUANTITY_EPSILON:
             self.buy(bar.symbol, self.quantity, reference_price=bar.close)
-        elif previous > 0 and st.side < 0 and held > 0:
-            st.pending -= held
+        elif previous > 0 and st.side < 0 and held > QUANTITY_EPSILON:
             self.sell(bar.symbol, held, reference_price=bar.close)
-
-    def on_fill(self, fill: OrderFilled) -> None:
-        st = self._state.get(fill.symbol)
-        if st is not None:
-            st.pending -= fill.side.sign * fill.fill_quantity
-            if abs(st.pending) < 1e-12:
-                st.pending = 0.0
-
-    def on_order_closed(self, symbol: str, side: Side, unfilled_quantity: float) -> None:
-        st = self._state.get(symbol)
-        if st is not None:
-            st.pending -= side.sign * unfilled_quantity

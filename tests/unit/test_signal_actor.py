@@ -6,6 +6,7 @@ import functools
 import logging
 import random
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -18,7 +19,10 @@ from pyrt.messages import (
     BarReceived,
     BookLevel,
     BookReceived,
+    Message,
+    OrderCanceled,
     OrderFilled,
+    OrderRejected,
     QuoteReceived,
     RiskApproved,
     Side,
@@ -76,15 +80,36 @@ class Recorder(Strategy):
 
 
 class Boom(Strategy):
-    """Buys one share per bar and raises on a close of 13, after a signal of its own."""
+    """Buys one share per bar and raises on a close of 13, after two signals of its own."""
 
     NAME = "boom"
 
     def on_bar(self, bar: BarReceived) -> None:
         self.buy(bar.symbol, 1)
         if bar.close == 13:
-            self.buy(bar.symbol, 99)  # a partial signal that must not escape
+            self.buy("ZZZ", 99)  # partial signals that must not escape
             raise RuntimeError("strategy bug")
+
+
+def approval_and_fill(sig: SignalGenerated, n: int) -> list[Message]:
+    """Risk's approval of ``sig`` and the venue's complete fill of it."""
+    client_order_id = f"c{n}"
+    return [
+        RiskApproved(signal=sig, client_order_id=client_order_id, ts_event=0, ts_init=0),
+        OrderFilled(
+            client_order_id=client_order_id,
+            venue_order_id=f"v{n}",
+            execution_id=f"e{n}",
+            symbol=sig.symbol,
+            side=sig.side,
+            fill_price=sig.reference_price or 10.0,
+            fill_quantity=sig.quantity,
+            cumulative_quantity=sig.quantity,
+            leaves_quantity=0.0,
+            ts_event=0,
+            ts_init=0,
+        ),
+    ]
 
 
 async def test_bars_in_give_the_strategys_signals_out_stamped_with_the_clock(
@@ -95,23 +120,121 @@ async def test_bars_in_give_the_strategys_signals_out_stamped_with_the_clock(
     actor = SignalActor(lambda: SmaCrossover(fast=1, slow=2, quantity=5))
     closes = [10.0, 9.0, 11.0, 12.0, 8.0, 9.0, 7.0, 10.0]
     reference = SmaCrossover(fast=1, slow=2, quantity=5)
-    for i, c in enumerate(closes):
+    expected: list[SignalGenerated] = []
+    for i, c in enumerate(closes):  # every order fills before the next bar
         reference.set_time(START_NS + 1_000_000_000)
         reference.handle_bar(bar(c, i=i))
-    expected = reference.drain_signals()
+        for sig in reference.drain_signals():
+            expected.append(sig)
+            reference.handle_fill(approval_and_fill(sig, i)[1])  # type: ignore[arg-type]  # the fill
 
+    got: list[SignalGenerated] = []
     async with trio.open_nursery() as nursery:
         await nursery.start(actor.run, context(bus))
         await trio.sleep(1.0)  # virtual time (autojump_clock)
-        await bus.publish_batch([bar(c, i=i) for i, c in enumerate(closes)])
-        await trio.testing.wait_all_tasks_blocked()
+        for i, c in enumerate(closes):
+            await bus.publish(bar(c, i=i))
+            await trio.testing.wait_all_tasks_blocked()
+            for sig in drain(signals):
+                got.append(sig)
+                await bus.publish_batch(approval_and_fill(sig, i))
+                await trio.testing.wait_all_tasks_blocked()
         nursery.cancel_scope.cancel()
 
-    got = drain(signals)
     assert got == expected
     assert [s.side for s in got] == [Side.BUY, Side.SELL, Side.BUY, Side.SELL, Side.BUY]
     assert {s.ts_event for s in got} == {START_NS + 1_000_000_000}
     assert actor.signals == 5
+
+
+async def test_a_long_only_strategy_never_sells_what_a_rejected_buy_asked_for(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Issue 8's journal: a buy was rejected after retries, the sell cross came while it was still
+    # working, the sell went out anyway and filled: short 10. Now the sell cross is not acted on
+    # while the buy awaits its outcome; once the buy is rejected the strategy holds nothing (what
+    # was filled), sends no sell, and buys again on the next cross up
+    bus = Bus()
+    signals = bus.subscribe("signal.", name="test")
+    strategy = SmaCrossover(fast=1, slow=2, quantity=10)
+    actor = SignalActor(lambda: strategy)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run, context(bus))
+        await bus.publish_batch([bar(10.0, i=0), bar(9.0, i=1), bar(11.0, i=2)])  # cross up
+        await trio.testing.wait_all_tasks_blocked()
+        (buy,) = drain(signals)
+        await bus.publish(RiskApproved(signal=buy, client_order_id="c1", ts_event=0, ts_init=0))
+        await trio.testing.wait_all_tasks_blocked()
+        await bus.publish(bar(8.0, i=3))  # cross down while the buy is still working
+        await trio.testing.wait_all_tasks_blocked()
+        during = drain(signals)
+        await bus.publish(
+            OrderRejected(
+                client_order_id="c1",
+                symbol="AAPL",
+                reason="gave up after 4 attempts: rate limit exceeded",
+                ts_event=0,
+                ts_init=0,
+            )
+        )
+        await trio.testing.wait_all_tasks_blocked()
+        await bus.publish(bar(7.0, i=4))  # still below: no cross, nothing to do
+        await trio.testing.wait_all_tasks_blocked()
+        after = drain(signals)
+        await bus.publish(bar(12.0, i=5))  # the next cross up
+        await trio.testing.wait_all_tasks_blocked()
+        again = drain(signals)
+        nursery.cancel_scope.cancel()
+
+    assert (buy.side, buy.quantity) == (Side.BUY, 10.0)
+    assert during == []
+    assert strategy.withheld == 0  # it held nothing filled, so it did not even try to sell
+    assert after == []
+    assert [(s.side, s.quantity) for s in again] == [(Side.BUY, 10.0)]
+    assert (strategy.position["AAPL"], strategy.pending["AAPL"]) == (0.0, 10.0)  # only the new buy
+
+
+async def test_signals_on_a_symbol_are_withheld_until_its_intent_has_an_outcome(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    strategy = Recorder()  # buys one share per bar
+    bus = Bus()
+    signals = bus.subscribe("signal.", name="test")
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(SignalActor(lambda: strategy).run, context(bus))
+        await bus.publish(bar(10.0))
+        await trio.testing.wait_all_tasks_blocked()
+        _spy, first = drain(signals)
+        await bus.publish(RiskApproved(signal=first, client_order_id="c1", ts_event=0, ts_init=0))
+        partial = approval_and_fill(first, 1)[1]
+        assert isinstance(partial, OrderFilled)
+        await bus.publish(
+            attrs.evolve(partial, fill_quantity=0.5, cumulative_quantity=0.5, leaves_quantity=0.5)
+        )
+        await bus.publish_batch([bar(11.0), bar(10.5, symbol="MSFT")])  # AAPL: still working
+        await trio.testing.wait_all_tasks_blocked()
+        while_working = drain(signals)
+        await bus.publish(
+            OrderCanceled(
+                client_order_id="c1",
+                venue_order_id="v1",
+                symbol="AAPL",
+                reason="expired",
+                ts_event=0,
+                ts_init=0,
+            )
+        )
+        await bus.publish(bar(12.0))
+        await trio.testing.wait_all_tasks_blocked()
+        after = drain(signals)
+        nursery.cancel_scope.cancel()
+
+    assert [s.symbol for s in while_working] == ["MSFT"]  # other symbols are not held up
+    assert strategy.withheld == 1
+    assert (strategy.position["AAPL"], strategy.pending["AAPL"]) == (0.5, 1.0)  # the new buy
+    assert [(s.symbol, s.quantity) for s in after] == [("AAPL", 1)]
 
 
 async def test_strategy_raising_logs_the_message_drops_its_partial_signals_and_propagates(
@@ -120,7 +243,7 @@ async def test_strategy_raising_logs_the_message_drops_its_partial_signals_and_p
     bus = Bus()
     signals = bus.subscribe("signal.", name="test")
     actor = SignalActor(Boom)
-    batch = [bar(11.0), bar(12.0), bar(13.0), bar(14.0)]
+    batch = [bar(11.0), bar(12.0, symbol="MSFT"), bar(13.0, symbol="SPY"), bar(14.0)]
 
     with pytest.RaisesGroup(
         pytest.RaisesExc(RuntimeError, check=lambda exc: str(exc) == "strategy bug")

@@ -27,6 +27,7 @@ from pyrt.strategy import (
     BUILTIN_STRATEGIES,
     MeanReversion,
     PairsTrading,
+    SmaCrossover,
     Strategy,
     StrategyParams,
     load_strategy,
@@ -284,17 +285,66 @@ def test_target_position_sends_the_difference_against_position_and_pending() -> 
     flip = strategy.target_position("AAPL", -10)
     assert flip is not None
     assert (flip.side, flip.quantity) == (Side.SELL, 20)
+    assert strategy.target_position("AAPL", 0) is None  # withheld: the flip is still working
+    strategy.handle_fill(fill_of(flip, 5, cumulative=5))  # a partial fill: still working
+    assert strategy.target_position("AAPL", 0) is None
+    strategy.handle_order_closed("AAPL", Side.SELL, 15)  # the rest canceled: 5 held (what filled)
     flat = strategy.target_position("AAPL", 0)
     assert flat is not None
-    assert (flat.side, flat.quantity) == (Side.BUY, 10)
+    assert (flat.side, flat.quantity) == (Side.SELL, 5)
     assert strategy.drain_signals() == [first, flip, flat]
+    assert strategy.withheld == 2
+
+
+def test_a_signal_is_withheld_while_its_symbol_awaits_an_outcome() -> None:
+    strategy = Probe()
+    buy = strategy.buy("AAPL", 10)
+    assert buy is not None
+    assert strategy.awaiting("AAPL")
+    assert not strategy.awaiting("MSFT")
+
+    assert strategy.sell("AAPL", 10) is None  # what it asked for is not what it holds
+    assert strategy.buy("MSFT", 1) is not None  # other symbols decide freely
+    strategy.handle_order_closed("AAPL", Side.BUY, 10)  # rejected (by risk or the venue)
+
+    assert not strategy.awaiting("AAPL")
+    assert (strategy.position["AAPL"], strategy.pending["AAPL"], strategy.withheld) == (0.0, 0.0, 1)
+    assert strategy.sell("AAPL", 1) is not None
+    assert [s.symbol for s in strategy.drain_signals()] == ["AAPL", "MSFT", "AAPL"]
+
+
+def test_a_final_fill_is_an_outcome_the_strategy_can_act_on_in_on_fill() -> None:
+    class Exit(Probe):
+        def on_fill(self, fill: OrderFilled) -> None:
+            self.exits = self.sell(fill.symbol, self.position[fill.symbol])
+
+    strategy = Exit()
+    buy = strategy.buy("AAPL", 4)
+    assert buy is not None
+
+    strategy.handle_fill(fill_of(buy, 1, cumulative=1))
+    assert strategy.exits is None  # partial: still working
+    strategy.handle_fill(fill_of(buy, 3, cumulative=4))
+
+    assert strategy.exits is not None
+    assert (strategy.exits.side, strategy.exits.quantity) == (Side.SELL, 4.0)
+
+
+def test_allow_short_is_a_declared_capability_off_by_default() -> None:
+    assert Probe().allow_short is False
+    assert SmaCrossover().allow_short is False
+    assert MeanReversion().allow_short is True  # its allow_short parameter, default true
+    assert load_strategy("mean_reversion", {"allow_short": False}).allow_short is False
+    assert load_strategy("book_imbalance", {}).allow_short is False
+    assert load_strategy("rsi_momentum", {}).allow_short is True
+    assert load_strategy("pairs", {}).allow_short is True  # one leg is always short
 
 
 def test_rollback_drops_later_signals_and_their_pending_quantity() -> None:
     strategy = Probe()
     kept = strategy.buy("AAPL", 3)
     mark = strategy.signal_count()
-    strategy.buy("AAPL", 7)
+    strategy.buy("SPY", 7)
     strategy.sell("MSFT", 2)
 
     dropped = strategy.rollback_signals(mark)
@@ -302,7 +352,12 @@ def test_rollback_drops_later_signals_and_their_pending_quantity() -> None:
     assert [s.quantity for s in dropped] == [7, 2]
     assert strategy.drain_signals() == [kept]
     assert strategy.pending["AAPL"] == 3.0
-    assert strategy.pending["MSFT"] == 0.0
+    assert strategy.pending["MSFT"] == strategy.pending["SPY"] == 0.0
+    assert (strategy.awaiting("AAPL"), strategy.awaiting("SPY"), strategy.awaiting("MSFT")) == (
+        True,
+        False,
+        False,
+    )
 
 
 def test_signals_carry_the_driver_clock_and_last_price() -> None:
