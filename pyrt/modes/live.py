@@ -21,6 +21,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Final
 
 import trio
 
@@ -42,9 +43,40 @@ __all__ = [
     "run_live",
     "store_owner",
     "store_path",
+    "warn_reserved_keys",
 ]
 
 logger = logging.getLogger(__name__)
+
+
+_ZMQ_KEYS: Final = (
+    ("market_data", "zmq_publish_address"),
+    ("signal", "zmq_subscribe_address"),
+    ("signal", "zmq_publish_address"),
+    ("risk", "zmq_subscribe_address"),
+    ("risk", "zmq_publish_address"),
+    ("execution", "zmq_subscribe_address"),
+)
+
+
+def warn_reserved_keys(config: PyrtConfig) -> None:
+    """Warn once if any ``zmq_*`` key differs from its default: they are read by nothing yet.
+
+    They are reserved for the ZeroMQ scale-out (issue 15), where actors run as processes; one
+    process today passes messages on its in-memory bus.
+    """
+    default = PyrtConfig()
+    changed = [
+        f"{section}.{key}"
+        for section, key in _ZMQ_KEYS
+        if getattr(getattr(config, section), key) != getattr(getattr(default, section), key)
+    ]
+    if changed:
+        logger.warning(
+            "%s set, but the zmq_* keys are reserved for the ZeroMQ scale-out (issue 15) and read by "
+            "nothing yet: this run passes messages in process",
+            ", ".join(changed),
+        )
 
 
 def pyrt_version() -> str:
@@ -131,6 +163,7 @@ async def open_live_venue(
         rng=rng,
         rate_limit_per_minute=config.execution.rate_limit_per_minute,
         max_retries=config.execution.max_retries,
+        reconnect_delay_secs=config.market_data.reconnect_delay_secs,
     )
     if venue == "local":
         from ..venues.local import LocalVenue
@@ -199,6 +232,7 @@ async def run_live(
         pyrt.errors.SupervisionError: an actor crashed past the restart intensity.
     """
     check_socket_free(control_socket_path(config))  # a second run in this data_dir: refuse first
+    warn_reserved_keys(config)
     clock = WallClock()
     rng = make_rng(config.run.seed)
     started = dt.datetime.fromtimestamp(clock.now_ns() / 1e9, dt.UTC)

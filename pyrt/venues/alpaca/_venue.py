@@ -109,6 +109,7 @@ async def open_alpaca_venue(
     rate_limit_per_minute: int | None = 200,
     max_retries: int = 3,
     request_timeout: float = 10.0,
+    reconnect_delay_secs: float = 1.0,
 ) -> AsyncIterator[AlpacaVenue]:
     """Build the broker and the feeds for one Alpaca(-compatible) account; close them on exit.
 
@@ -129,6 +130,8 @@ async def open_alpaca_venue(
         rate_limit_per_minute: REST requests per minute (``None``: no client-side limit).
         max_retries: internal retries of REST reads and cancels.
         request_timeout: REST timeout in seconds.
+        reconnect_delay_secs: the feeds' first reconnect delay (``market_data.reconnect_delay_secs``);
+            it doubles per failure up to 30 s, or up to itself when longer.
 
     Raises:
         ValueError: a bad URL, feed or channel.
@@ -157,6 +160,8 @@ async def open_alpaca_venue(
         channels=stock_channels,
         encoding=encoding,
         crypto=False,
+        reconnect_delay_secs=reconnect_delay_secs,
+        max_reconnect_delay=max(30.0, reconnect_delay_secs),
     )
     crypto = AlpacaFeed(
         url=endpoints.crypto_data_url,
@@ -167,6 +172,8 @@ async def open_alpaca_venue(
         channels=crypto_channels,
         encoding=encoding,
         crypto=True,
+        reconnect_delay_secs=reconnect_delay_secs,
+        max_reconnect_delay=max(30.0, reconnect_delay_secs),
     )
     async with broker:
         yield AlpacaVenue(broker=broker, feed=RoutedFeed(stocks=stocks, crypto=crypto), endpoints=endpoints)
