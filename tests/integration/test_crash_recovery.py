@@ -101,3 +101,92 @@ def test_sigkill_mid_session_then_restart_recovers_without_duplicates_or_lost_fi
     assert len(runs) == 2
     assert runs[0].ended_ns is None  # the killed run never ended
     assert runs[1].ended_ns is not None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _serve_venue(tmp_path: Path, port: int) -> subprocess.Popen[str]:
+    venue = subprocess.Popen(
+        [*PYRT, "venue", "--port", str(port), "--symbols", "AAPL,MSFT", "--key", KEY, "--secret", SECRET],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+    )
+    assert venue.stderr is not None
+    assert "listening on" in venue.stderr.readline()
+    return venue
+
+
+@pytest.mark.slow
+def test_venue_killed_and_restarted_on_the_same_port_keeps_its_fills_and_halts_on_the_new_account(
+    tmp_path: Path,
+) -> None:
+    # the restarted venue (same seed) reused order and execution ids: pyrt refused 11 real fills
+    # as duplicate_execution, showed nothing, and only the next start noticed
+    import json
+
+    port = _free_port()
+    config = tmp_path / "c.json"
+    config.write_text(
+        json.dumps(
+            {
+                "market_data": {"reconnect_delay_secs": 0.2},
+                "execution": {"reconcile_interval_secs": 14.0},
+            }
+        )
+    )
+    journal = tmp_path / "j.pyrtj"
+    venue = _serve_venue(tmp_path, port)
+    run = subprocess.Popen(
+        [*PYRT, "run", "--venue", f"http://127.0.0.1:{port}", "--config", str(config)]
+        + ["--duration", "20s", "--journal", str(journal)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(APCA_API_KEY_ID=KEY, APCA_API_SECRET_KEY=SECRET),
+    )
+    try:
+        assert run.stdout is not None
+        fills = 0
+        while fills < 2:
+            line = run.stdout.readline()
+            assert line, run.stderr.read() if run.stderr else ""
+            match = re.search(r"fills (\d+)", line)
+            fills = int(match.group(1)) if match else fills
+        fills_before = fills
+        venue.send_signal(signal.SIGKILL)
+        venue.communicate(timeout=30)
+        venue = _serve_venue(tmp_path, port)  # same port, same seed
+        out, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+        venue.send_signal(signal.SIGINT)
+        venue.communicate(timeout=30)
+
+    assert run.returncode == 0, err
+    assert "duplicate_execution" not in err
+    assert "contradictory_execution" not in err
+    shown = subprocess.run(
+        [*PYRT, "journal", "show", str(journal)], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    messages = [json.loads(line) for line in shown.stdout.splitlines()[1:]]
+    journal_fills = [m for m in messages if m.get("topic") == "order.filled"]
+    assert len(journal_fills) > fills_before  # fills from the restarted venue were recorded
+    with Store.open(tmp_path / "data" / f"store-127.0.0.1-{port}.sqlite3") as store:
+        assert store.statistics().duplicate_fills == 0
+        assert len(store.fills()) == len(journal_fills)
+    halts = [m for m in messages if m.get("topic") == "control.command"]
+    assert [(h["command"], h["source"]) for h in halts] == [("halt", "reconciler")]
+    assert "account changed" in halts[0]["reason"]
+    assert "trading state halted" in out
