@@ -15,20 +15,24 @@ Checks run in this order; the first that fails names the rejection (optional lim
 3. ``TRADING_HALTED``: the engine is :attr:`TradingState.HALTED`.
 4. ``SYMBOL_NOT_ALLOWED``: the symbol is outside ``allowed_symbols``.
 5. ``MAX_ORDER_SIZE``: the order's quantity.
-6. ``MAX_POSITION_SIZE``: ``abs(position + open orders on the same side + this order)``.
-7. ``MAX_DAILY_LOSS`` / ``REDUCE_ONLY``: the engine is :attr:`TradingState.REDUCING` (because the
+6. ``SHORT_NOT_ALLOWED``: ``allow_short`` is off (the strategy is long-only) and a sell, with the
+   open sells, is larger than the long position: it would open or grow a short. Refused, not cut
+   down to the position: an approval carries the strategy's own order, and the strategy learns
+   from the rejection that it holds less than it thought.
+7. ``MAX_POSITION_SIZE``: ``abs(position + open orders on the same side + this order)``.
+8. ``MAX_DAILY_LOSS`` / ``REDUCE_ONLY``: the engine is :attr:`TradingState.REDUCING` (because the
    day's loss reached ``max_daily_loss``, or by :meth:`RiskEngine.reduce_only`) and the order,
    with the open orders on its side, does not shrink the position without flipping it.
-8. ``MAX_OPEN_ORDERS``: orders approved and not yet ended.
-9. ``MAX_ORDERS_PER_SECOND`` / ``MAX_ORDERS_PER_MINUTE``: approvals in the last second / minute.
-10. ``NO_PRICE``: no limit, stop, reference price or mark to value the order with.
-11. ``STALE_MARKET_DATA``: the symbol has no mark within ``max_quote_age_secs`` of ``now_ns``.
-12. ``PRICE_COLLAR``: a limit order's limit price, or the reference price, is more than
+9. ``MAX_OPEN_ORDERS``: orders approved and not yet ended.
+10. ``MAX_ORDERS_PER_SECOND`` / ``MAX_ORDERS_PER_MINUTE``: approvals in the last second / minute.
+11. ``NO_PRICE``: no limit, stop, reference price or mark to value the order with.
+12. ``STALE_MARKET_DATA``: the symbol has no mark within ``max_quote_age_secs`` of ``now_ns``.
+13. ``PRICE_COLLAR``: a limit order's limit price, or the reference price, is more than
     ``price_collar_bps`` from the symbol's last mark (a fat finger).
-13. ``MAX_ORDER_NOTIONAL``: quantity × price.
-14. ``MAX_POSITION_VALUE``: the projected position of check 6 × the higher of price and mark.
-15. ``MAX_GROSS_EXPOSURE``: the gross exposure once every open order and this one have filled.
-16. ``BUYING_POWER`` (buys): cash minus what open buys have reserved must cover quantity × price.
+14. ``MAX_ORDER_NOTIONAL``: quantity × price.
+15. ``MAX_POSITION_VALUE``: the projected position of check 7 × the higher of price and mark.
+16. ``MAX_GROSS_EXPOSURE``: the gross exposure once every open order and this one have filled.
+17. ``BUYING_POWER`` (buys): cash minus what open buys have reserved must cover quantity × price.
 
 An order is valued at its limit price (limit and stop-limit orders); otherwise (market and
 stop orders) at the higher of its reference price and the symbol's last mark, and a stop at no
@@ -90,6 +94,7 @@ __all__ = [
     "REASON_CODES",
     "REDUCE_ONLY",
     "SESSION_TIME_ZONE",
+    "SHORT_NOT_ALLOWED",
     "STALE_MARKET_DATA",
     "SYMBOL_NOT_ALLOWED",
     "TRADING_HALTED",
@@ -110,6 +115,7 @@ DUPLICATE_SIGNAL: Final = "DUPLICATE_SIGNAL"
 TRADING_HALTED: Final = "TRADING_HALTED"
 SYMBOL_NOT_ALLOWED: Final = "SYMBOL_NOT_ALLOWED"
 MAX_ORDER_SIZE: Final = "MAX_ORDER_SIZE"
+SHORT_NOT_ALLOWED: Final = "SHORT_NOT_ALLOWED"
 MAX_POSITION_SIZE: Final = "MAX_POSITION_SIZE"
 MAX_DAILY_LOSS: Final = "MAX_DAILY_LOSS"
 REDUCE_ONLY: Final = "REDUCE_ONLY"
@@ -131,6 +137,7 @@ REASON_CODES: Final[tuple[str, ...]] = (
     TRADING_HALTED,
     SYMBOL_NOT_ALLOWED,
     MAX_ORDER_SIZE,
+    SHORT_NOT_ALLOWED,
     MAX_POSITION_SIZE,
     MAX_DAILY_LOSS,
     REDUCE_ONLY,
@@ -243,15 +250,22 @@ class RiskLimits:
     """Largest distance of a limit or reference price from the last mark, in basis points."""
     max_quote_age_secs: float | None = attrs.field(default=None, validator=_optional_positive)
     """Oldest mark (by ``now_ns``) an order may be checked against, in seconds."""
+    allow_short: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
+    """Whether a sell may open or grow a short; ``pyrt run`` sets it from the strategy's
+    ``allow_short`` (off for the shipped long-only strategies)."""
 
     @classmethod
-    def from_config(cls, config: RiskConfig, *, allowed_symbols: Iterable[str] | None = None) -> RiskLimits:
+    def from_config(
+        cls, config: RiskConfig, *, allowed_symbols: Iterable[str] | None = None, allow_short: bool = True
+    ) -> RiskLimits:
         """Build the limits from the ``risk`` section of a configuration.
 
         Args:
             config: the section (:class:`pyrt.config.RiskConfig`).
             allowed_symbols: the only symbols that may be traded (typically ``config.symbols``);
                 None allows any.
+            allow_short: whether sells may open or grow a short (the strategy's
+                :attr:`~pyrt.strategy.Strategy.allow_short`).
 
         Returns:
             The limits, with every optional limit the section sets.
@@ -269,6 +283,7 @@ class RiskLimits:
             max_orders_per_minute=config.max_orders_per_minute,
             price_collar_bps=config.price_collar_bps,
             max_quote_age_secs=config.max_quote_age_secs,
+            allow_short=allow_short,
         )
 
 
@@ -470,6 +485,7 @@ class RiskEngine:
         "_last_minute",
         "_last_second",
         "_limits",
+        "_long_only",
         "_loss_floor",
         "_mark_ns",
         "_max_age_ns",
@@ -533,6 +549,7 @@ class RiskEngine:
         self._per_minute_limit = limits.max_orders_per_minute or 0
         self._max_age_ns = None if limits.max_quote_age_secs is None else limits.max_quote_age_secs * _NS
         self._loss_floor = -limits.max_daily_loss
+        self._long_only = not limits.allow_short
         self._now_ns: int | None = None
         self._session_end_ns = -1  # the first nanosecond of the next session; -1: no time seen yet
         self._session_start_pnl = portfolio.total_pnl
@@ -892,6 +909,16 @@ class RiskEngine:
             same_side_open = book.sells
             projected = position - same_side_open - quantity
         # the order leaves its side's worst case no bigger than the position now, and not flipped
+        if (
+            side is Side.SELL
+            and self._long_only
+            and _exceeds(same_side_open + quantity, position if position > 0.0 else 0.0)
+        ):
+            return SHORT_NOT_ALLOWED, (
+                f"sell {_num(quantity)} with open sells {_num(same_side_open)} exceeds the long "
+                f"position {_num(position)}: {symbol} would go short, and the strategy does not "
+                f"allow short positions (allow_short is off)"
+            )
         size = abs(projected)
         shrinks = projected * position >= 0.0 and size <= abs(position)
         if size > self._position_size_limit and not shrinks:

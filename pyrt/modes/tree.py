@@ -192,7 +192,8 @@ class TradingTree:
         risk = config.risk
         self.portfolio = Portfolio(risk.starting_cash)
         self.risk_engine = RiskEngine(
-            RiskLimits.from_config(risk, allowed_symbols=config.symbols),
+            # a long-only strategy's sells may not open or grow a short (R23)
+            RiskLimits.from_config(risk, allowed_symbols=config.symbols, allow_short=probe.allow_short),
             self.portfolio,
         )
         self.recorder = RecorderActor(journal, sync_interval=None if virtual_time else 1.0)

@@ -33,6 +33,7 @@ from pyrt.risk import (
     MAX_DAILY_LOSS,
     NO_PRICE,
     REASON_CODES,
+    SHORT_NOT_ALLOWED,
     TRADING_HALTED,
     RiskEngine,
     RiskLimits,
@@ -1018,3 +1019,34 @@ class TwinMachine(RiskMachine):
 @pytest.mark.slow
 def test_R22_same_inputs_same_decisions():
     run(TwinMachine)
+
+
+# --- R23 ---
+
+
+class LongOnlyMachine(RiskMachine):
+    LIMITS = limit_kwargs(quiet=True, allow_short=False)
+
+    def on_decision(self, signal, decision, before, context):
+        position, sells = float(context["position"]), float(context["sells"])  # type: ignore[arg-type]
+        left = position - sells - signal.quantity  # the worst case once every open sell fills
+        if isinstance(decision, RiskApproved) and signal.side is Side.SELL:
+            assert left >= -REL * (1.0 + abs(position))
+        if isinstance(decision, RiskRejected) and decision.reason_code == SHORT_NOT_ALLOWED:
+            assert signal.side is Side.SELL
+            assert left < 0.0
+
+    @invariant()
+    def never_short(self):
+        if self.engine is None:
+            return
+        for symbol, quantity in self.positions().items():
+            assert quantity >= -1e-9
+            assert self.risk.portfolio.quantity(symbol) >= -1e-9
+            _, sells = self.open_sums(symbol)
+            assert quantity - sells >= -1e-9 * (1.0 + abs(quantity))
+
+
+@pytest.mark.slow
+def test_R23_a_long_only_strategy_never_goes_short():
+    run(LongOnlyMachine)

@@ -26,6 +26,7 @@ from pyrt.risk import (
     PRICE_COLLAR,
     REASON_CODES,
     REDUCE_ONLY,
+    SHORT_NOT_ALLOWED,
     STALE_MARKET_DATA,
     SYMBOL_NOT_ALLOWED,
     TRADING_HALTED,
@@ -994,3 +995,54 @@ def approve_at(engine: RiskEngine, sig: SignalGenerated, now_ns: int) -> RiskApp
     decision = engine.check(sig, now_ns=now_ns)
     assert isinstance(decision, RiskApproved), decision
     return decision
+
+
+# --- R23: long-only strategies (issue 8, §1b) ---
+
+
+def test_a_long_only_sell_larger_than_the_position_is_refused_not_cut():
+    engine = make_engine(allow_short=False)
+    bought = approve(engine, signal(Side.BUY, 10))
+    engine.on_fill(fill_of(bought), now_ns=NOW)
+
+    decision = engine.check(signal(Side.SELL, 11), now_ns=NOW)
+
+    assert isinstance(decision, RiskRejected)
+    assert decision.reason_code == SHORT_NOT_ALLOWED
+    assert decision.reason == (
+        "sell 11 with open sells 0 exceeds the long position 10: AAPL would go short, and the "
+        "strategy does not allow short positions (allow_short is off)"
+    )
+    assert engine.open_orders() == ()
+
+
+def test_a_long_only_sell_counts_the_open_sells_and_may_close_the_position_exactly():
+    engine = make_engine(allow_short=False)
+    engine.on_fill(fill_of(approve(engine, signal(Side.BUY, 10))), now_ns=NOW)
+
+    approve(engine, signal(Side.SELL, 6))
+    assert rejected_code(engine, signal(Side.SELL, 5)) == SHORT_NOT_ALLOWED  # 6 + 5 > 10
+    approve(engine, signal(Side.SELL, 4))  # 6 + 4 == 10: flat, not short
+    assert rejected_code(engine, signal(Side.SELL, 0.001)) == SHORT_NOT_ALLOWED
+
+
+def test_a_long_only_engine_refuses_a_sell_from_flat_and_lets_buys_cover_an_outside_short():
+    engine = make_engine(allow_short=False)
+    assert rejected_code(engine, signal(Side.SELL, 1)) == SHORT_NOT_ALLOWED
+
+    engine.on_fill(outside_fill(Side.SELL, 5, 100.0), now_ns=NOW)  # a manual order went short
+    assert rejected_code(engine, signal(Side.SELL, 1)) == SHORT_NOT_ALLOWED  # it may not grow
+    approve(engine, signal(Side.BUY, 5))  # but it may be covered
+
+
+def test_shorts_pass_when_allowed_which_is_the_engine_default():
+    engine = make_engine()
+    assert engine.limits.allow_short is True
+    approve(engine, signal(Side.SELL, 10))
+
+
+def test_risk_limits_from_config_carries_allow_short():
+    from pyrt.config import RiskConfig
+
+    assert RiskLimits.from_config(RiskConfig()).allow_short is True
+    assert RiskLimits.from_config(RiskConfig(), allow_short=False).allow_short is False

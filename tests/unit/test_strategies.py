@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import math
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -398,3 +399,48 @@ def test_the_example_user_strategy_loads_by_import_path_and_follows_macd() -> No
     orders = replay(strategy, bars_from([10, 10, 10, 10, 11, 12, 13, 14, 13, 11, 9, 7]))
 
     assert [(side, quantity) for _, _, side, quantity in orders] == [(Side.BUY, 10.0), (Side.SELL, 10.0)]
+
+
+# -- the allow_short capability reaches risk (issue 8, §1b; R23) ---------------------------------
+
+
+class _Seller(Strategy):
+    """Sells one share of every symbol on every bar, from flat: a short unless it may short."""
+
+    NAME = "seller"
+
+    def on_bar(self, bar: BarReceived) -> None:
+        self.sell(bar.symbol, 1, reference_price=bar.close)
+
+
+class _ShortSeller(_Seller):
+    NAME = "short_seller"
+    ALLOW_SHORT = True
+
+
+@pytest.mark.parametrize(("strategy", "shorts"), [(_Seller, False), (_ShortSeller, True)])
+def test_the_tree_refuses_shorts_for_a_strategy_that_does_not_declare_it_may_short(
+    tmp_path: Path, strategy: type[Strategy], shorts: bool
+) -> None:
+    from pyrt.config import load_config
+    from pyrt.journal import JournalReader
+    from pyrt.messages import RiskApproved, RiskRejected
+    from pyrt.modes.simulation import run_simulation
+    from pyrt.risk import SHORT_NOT_ALLOWED
+
+    config = load_config(env={}, overrides={"run.seed": 3, "symbols": ["AAPL", "MSFT"]})
+
+    summary = run_simulation(
+        config, journal_path=tmp_path / "j.pyrtj", duration=5.0, strategy_factory=strategy
+    )
+
+    messages = list(JournalReader(summary.journal_path))
+    refused = [m for m in messages if isinstance(m, RiskRejected) and m.reason_code == SHORT_NOT_ALLOWED]
+    approved = [m for m in messages if isinstance(m, RiskApproved)]
+    if shorts:
+        assert approved
+        assert not refused
+    else:
+        assert refused
+        assert not approved
+        assert all(p.quantity >= 0 for p in summary.status.positions)
