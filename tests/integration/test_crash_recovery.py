@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -104,8 +106,6 @@ def test_sigkill_mid_session_then_restart_recovers_without_duplicates_or_lost_fi
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -131,8 +131,6 @@ def test_venue_killed_and_restarted_on_the_same_port_keeps_its_fills_and_halts_o
 ) -> None:
     # the restarted venue (same seed) reused order and execution ids: pyrt refused 11 real fills
     # as duplicate_execution, showed nothing, and only the next start noticed
-    import json
-
     port = _free_port()
     config = tmp_path / "c.json"
     config.write_text(
@@ -146,8 +144,18 @@ def test_venue_killed_and_restarted_on_the_same_port_keeps_its_fills_and_halts_o
     journal = tmp_path / "j.pyrtj"
     venue = _serve_venue(tmp_path, port)
     run = subprocess.Popen(
-        [*PYRT, "run", "--venue", f"http://127.0.0.1:{port}", "--config", str(config)]
-        + ["--duration", "20s", "--journal", str(journal)],
+        [
+            *PYRT,
+            "run",
+            "--venue",
+            f"http://127.0.0.1:{port}",
+            "--config",
+            str(config),
+            "--duration",
+            "20s",
+            "--journal",
+            str(journal),
+        ],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
