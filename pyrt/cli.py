@@ -164,6 +164,10 @@ def _format_status(status: RunStatus) -> str:
         f" approved {status.count('risk.approved')} rejected {status.count('risk.rejected')}"
         f" | orders {status.count('order.submitted')} fills {status.count('order.filled')}"
         f" | {positions} | P&L {pnl:+,.2f}" + (f" | restarts {status.restarts}" if status.restarts else "")
+    ) + (  # a halt (an alarm: contradictory fill, changed account) stays in sight with its reason
+        f" | {status.trading_state.upper()}: {status.trading_state_reason}"
+        if status.trading_state != "active"
+        else ""
     )
 
 

@@ -120,6 +120,9 @@ class RunStatus:
     """Actor restarts so far."""
     trading_state: str
     """``active``, ``reducing`` or ``halted``."""
+    trading_state_reason: str = ""
+    """Why the trading state is what it is (a halt's reason: an operator's, a contradictory fill,
+    an account that changed under the run)."""
 
     def count(self, topic: str) -> int:
         """Messages published on ``topic`` so far."""
@@ -295,6 +298,7 @@ class TradingTree:
             equity=pf.equity,
             restarts=sum(c.restarts for c in self.supervisor.statistics().children),
             trading_state=self.risk_engine.state.value,
+            trading_state_reason=self.risk_engine.state_reason,
         )
 
     async def run(

@@ -39,3 +39,29 @@ def test_status_table_without_positions_says_so() -> None:
 
     assert "positions: none" in text
     assert "equity 100,000.00" in text
+
+
+def test_the_status_line_shows_a_halt_and_its_reason() -> None:
+    from pyrt.cli import _format_status
+    from pyrt.modes.tree import RunStatus
+
+    def status(state: str, reason: str) -> RunStatus:
+        return RunStatus(
+            elapsed=12.0,
+            published_by_topic={},
+            rates={},
+            positions=(),
+            realized_pnl=0.0,
+            unrealized_pnl=0.0,
+            equity=1e5,
+            restarts=0,
+            trading_state=state,
+            trading_state_reason=reason,
+        )
+
+    halted = _format_status(status("halted", "execution: contradictory_execution E1"))
+    active = _format_status(status("active", "resumed"))
+
+    assert halted.endswith(" | HALTED: execution: contradictory_execution E1")
+    assert "resumed" not in active
+    assert "ACTIVE" not in active
