@@ -842,7 +842,10 @@ class RiskEngine:
         else:
             book.sells += quantity
         book.orders += 1
-        book.add_price(decision)
+        prices = book.prices  # book.add_price(decision), inline
+        prices[decision] = prices.get(decision, 0) + 1
+        if decision > book.price:
+            book.price = decision
         # the symbol's exposure term (_refresh, inline)
         portfolio = self._portfolio
         position = portfolio.quantity(symbol)
