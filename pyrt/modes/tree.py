@@ -28,6 +28,7 @@ from ..config import PyrtConfig
 from ..control import ControlRequest
 from ..journal import JournalWriter
 from ..messages import (
+    CONTROL_COMMANDS,
     OPERATOR,
     BarReceived,
     BookReceived,
@@ -344,6 +345,9 @@ class TradingTree:
     async def _forward_commands(self, commands: trio.MemoryReceiveChannel[ControlRequest]) -> None:
         # operator commands travel as control.command, so the journal has them and risk applies them
         async for request in commands:
+            if request.command not in CONTROL_COMMANDS:  # status has nothing to change
+                logger.warning("operator command %r ignored: not a trading state change", request.command)
+                continue
             now = self.clock.now_ns()
             await self.bus.publish(
                 ControlCommand(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -114,3 +115,17 @@ def test_a_second_run_in_the_same_data_folder_prints_only_its_refusal(tmp_path: 
     assert "another pyrt run is serving" in second.stderr
     assert len(second.stderr.strip().splitlines()) == 1
     assert "journal" not in second.stdout  # nothing started
+
+
+def test_pyrt_venue_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+
+        result = run(["venue", "--port", str(port)], cwd=tmp_path, timeout=20)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"cannot serve on 127.0.0.1:{port}" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -108,3 +108,21 @@ def test_each_state_change_is_logged_once(tmp_path: Path, caplog: pytest.LogCapt
     shown = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len([m for m in shown if "fat finger" in m]) == 1, shown
     assert len([m for m in shown if "all clear" in m]) == 1, shown
+
+
+def test_a_status_request_on_the_command_channel_changes_nothing_and_crashes_nothing(tmp_path: Path) -> None:
+    async def main() -> None:
+        clock = VirtualClock(START_NS)
+        send, receive = trio.open_memory_channel[ControlRequest](4)
+        with JournalWriter.create(tmp_path / "j.pyrtj", metadata={}) as journal:
+            tree = _tree(journal, clock)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(
+                    lambda task_status: tree.run(duration=30.0, commands=receive, task_status=task_status)
+                )
+                await send.send(ControlRequest(command="status", reason="look"))
+                await send.send(ControlRequest(command="halt", reason="then halt"))
+                await clock.sleep(1.0)  # virtual
+                assert tree.risk_engine.state.value == "halted"
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
