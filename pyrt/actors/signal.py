@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import final
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, final
 
 import trio
 
@@ -13,6 +13,9 @@ from ..messages import SignalGenerated
 from ..strategy import Strategy
 from ..strategy.driver import StrategyDriver
 from .base import ActorContext
+
+if TYPE_CHECKING:
+    from ..risk import OpenOrderView
 
 logger = logging.getLogger(__name__)
 
@@ -31,16 +34,27 @@ class SignalActor:
     the signals of the messages before it in the batch are published), and the exception
     propagates so the supervisor restarts the actor with a fresh strategy from ``factory``.
 
+    A (re)started strategy takes over the orders still working (``open_orders``), so it learns
+    their outcomes and does not decide again on their symbols before it knows them.
+
     Args:
         factory: builds the strategy (called at every start).
+        open_orders: the orders working now (the risk engine's ``open_orders``), read at every
+            start; ``None``: none.
 
     Attributes:
         signals: signals published since the actor was built (across restarts).
     """
 
-    def __init__(self, factory: Callable[[], Strategy]) -> None:
+    def __init__(
+        self,
+        factory: Callable[[], Strategy],
+        *,
+        open_orders: Callable[[], Iterable[OpenOrderView]] | None = None,
+    ) -> None:
         self.name = "signal"
         self._factory = factory
+        self._open_orders = open_orders
         self.signals = 0
 
     async def run(
@@ -62,6 +76,8 @@ class SignalActor:
                 "risk.", "order.", name=f"{self.name}.feedback", policy=Policy.FEEDBACK
             ) as feedback,
         ):
+            if self._open_orders is not None:  # read with no await since subscribing: no gap, no overlap
+                driver.adopt(self._open_orders())
             out: list[SignalGenerated] = driver.start(clock.now_ns())
             task_status.started()
             if out:

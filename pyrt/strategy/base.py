@@ -239,6 +239,16 @@ class Strategy:
         left = self.pending[symbol] + quantity
         self.pending[symbol] = 0.0 if abs(left) < QUANTITY_EPSILON else left
 
+    def adopt_intent(self, symbol: str, side: Side, remaining: float) -> None:
+        """Count an order sent before this instance was built as an intent awaiting its outcome.
+
+        The driver calls this (:meth:`~pyrt.strategy.driver.StrategyDriver.adopt`) for the orders
+        still working when a strategy is (re)started; ``remaining`` (its unfilled quantity) is
+        pending.
+        """
+        self._add_pending(symbol, side.sign * remaining)
+        self._awaiting[symbol] = self._awaiting.get(symbol, 0) + 1
+
     def _end_intent(self, symbol: str) -> None:
         count = self._awaiting.get(symbol, 0)
         if count > 1:

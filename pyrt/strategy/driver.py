@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import final
+from typing import TYPE_CHECKING, final
 
 from ..messages import (
     BarReceived,
@@ -20,6 +20,9 @@ from ..messages import (
     TradeReceived,
 )
 from .base import Strategy
+
+if TYPE_CHECKING:
+    from ..risk import OpenOrderView
 
 __all__ = ["StrategyDriver"]
 
@@ -37,6 +40,8 @@ class StrategyDriver:
       strategies' (and an earlier, crashed instance's) orders are ignored.
     - A callback that raises: the signals produced while handling that message are rolled back,
       the error is logged with the message, and it propagates (see :meth:`feed`).
+    - Orders that were working before this strategy instance was built (a restarted strategy, a
+      restarted run) are taken over with :meth:`adopt`, so their outcomes still reach it.
 
     Args:
         strategy: the strategy to drive.
@@ -61,6 +66,41 @@ class StrategyDriver:
             OrderRejected: self._on_closed,
         }
         self._handlers = handlers
+
+    def adopt(self, orders: Iterable[OpenOrderView]) -> int:
+        """Take over orders still working from before this strategy instance was built.
+
+        Each becomes an intent of the strategy (its unfilled quantity pending, its symbol
+        :meth:`~pyrt.strategy.Strategy.awaiting`), and its fills and end are delivered as for
+        the strategy's own signals. Call it before feeding any message.
+
+        Args:
+            orders: the risk engine's open orders (``RiskEngine.open_orders()``).
+
+        Returns:
+            How many orders were adopted.
+        """
+        adopted = 0
+        for order in orders:
+            if order.client_order_id in self._own:
+                continue
+            self._own[order.client_order_id] = SignalGenerated(
+                signal_id=f"adopted-{order.client_order_id}",
+                strategy=self.strategy.name,
+                symbol=order.symbol,
+                side=order.side,
+                quantity=order.quantity,
+                ts_event=0,
+                ts_init=0,
+            )
+            done = order.quantity - order.remaining
+            if done > 0:
+                self._filled[order.client_order_id] = done
+            self.strategy.adopt_intent(order.symbol, order.side, order.remaining)
+            adopted += 1
+        if adopted:
+            logger.info("strategy %s took over %d working order(s)", self.strategy.name, adopted)
+        return adopted
 
     def start(self, now_ns: int) -> list[SignalGenerated]:
         """Set the clock, call ``on_start`` and return the signals it produced."""

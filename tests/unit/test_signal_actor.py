@@ -387,3 +387,50 @@ async def test_supervisor_restarts_a_crashed_strategy_fresh_from_the_factory(
         ("recorder", "SPY", 1),
         ("recorder", "AAPL", 1),
     ]
+
+
+async def test_a_started_strategy_takes_over_the_orders_still_working(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # After a restart (of the strategy or of pyrt) an order sent by the previous instance is still
+    # working: the fresh strategy counts it as an intent, so it neither decides again on AAPL nor
+    # misses the fill
+    from pyrt.risk import OpenOrderView
+
+    working = OpenOrderView(
+        client_order_id="old-1", symbol="AAPL", side=Side.BUY, quantity=10.0, remaining=6.0, price=10.0
+    )
+    strategy = Recorder()  # buys one share of each bar's symbol
+    bus = Bus()
+    signals = bus.subscribe("signal.", name="test")
+    actor = SignalActor(lambda: strategy, open_orders=lambda: [working])
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run, context(bus))
+        assert (strategy.awaiting("AAPL"), strategy.pending["AAPL"]) == (True, 6.0)
+        await bus.publish(bar(10.0))
+        await trio.testing.wait_all_tasks_blocked()
+        while_working = drain(signals)
+        await bus.publish(
+            OrderFilled(
+                client_order_id="old-1",
+                venue_order_id="v-old",
+                execution_id="e-old",
+                symbol="AAPL",
+                side=Side.BUY,
+                fill_price=10.0,
+                fill_quantity=6.0,
+                cumulative_quantity=10.0,
+                leaves_quantity=0.0,
+                ts_event=0,
+                ts_init=0,
+            )
+        )
+        await bus.publish(bar(11.0))
+        await trio.testing.wait_all_tasks_blocked()
+        after = drain(signals)
+        nursery.cancel_scope.cancel()
+
+    assert [s.symbol for s in while_working] == ["SPY"]  # on_start's; the AAPL bar's buy was withheld
+    assert strategy.position["AAPL"] == 6.0  # the fill of the adopted order reached it
+    assert [(s.symbol, s.quantity) for s in after] == [("AAPL", 1)]
