@@ -379,6 +379,13 @@ class ExecutionConfig:
     )
     """Seconds between reconciliations with the venue while running (account id, positions);
     a changed account or positions that differ halt trading. 0 turns it off."""
+    max_order_age_secs: float = attrs.field(
+        default=5.0, validator=_Check(problem=_float_range(0.0, 3600.0, low_open=True))
+    )
+    """How long after risk approved it an order may still be sent (each retry included); later it
+    becomes ``order.rejected`` with reason ``stale`` (after a lookup, if it may be at the venue)."""
+    max_in_flight_orders: int = attrs.field(default=8, validator=_Check(problem=_int_range(1, 1000)))
+    """Orders submitted concurrently at most; approvals beyond wait in order (and may go stale)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -1,25 +1,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Final, final
 
 import trio
 
 from ..bus import Batch, Policy, Subscription
-from ..errors import RateLimited, TransportError, VenueError, VenueRejected, VenueUnavailable
-from ..messages import (
-    Message,
-    OrderAccepted,
-    OrderCanceled,
-    OrderFilled,
-    OrderRejected,
-    OrderSubmitted,
-    OrderType,
-    QuoteReceived,
-    RiskApproved,
-    TradingStateChanged,
-)
+from ..errors import VenueError
+from ..execution import Action, Cancel, ExecutionEngine, Lookup, Publish, Submit, Wait
+from ..messages import Message, OrderSubmitted, QuoteReceived, RiskApproved, TradingStateChanged
 from ..orders import OrderTracker
 from ..venues import Broker, VenueOrder
 from .base import ActorContext
@@ -27,82 +17,167 @@ from .base import ActorContext
 logger = logging.getLogger(__name__)
 
 BACKOFF_BASE: Final = 1.0  # seconds: 1, 2, 4 … (the seed's policy)
+_EXPIRY_MARGIN: Final = 0.001  # seconds past a deadline, so the engine sees it passed
 
 
 @final
 class ExecutionActor:
     """Turns ``risk.approved`` into venue orders and venue updates into ``order.*``.
 
-    Every order goes out under the ``client_order_id`` risk assigned, the idempotency key:
+    A thin trio shell over :class:`pyrt.execution.ExecutionEngine`, which decides everything —
+    retries and backoff, the lookup before a resend after an ambiguous failure, staleness, the
+    slippage guard, duplicate suppression, the halt on a contradicting fill — and returns it as
+    actions. The actor performs them: each submit, lookup, timer and cancel runs in its own task,
+    so **the inbox loop never awaits the venue** (issue 8: a loop that retried with sleeps filled
+    its inbox and froze the tree). The engine bounds the orders in flight (``max_in_flight``);
+    the broker's token bucket bounds the request rate; cancels are started at once, never behind
+    the submits. Every order goes out under the ``client_order_id`` risk assigned, the
+    idempotency key.
 
-    - ``VenueRejected`` (a 4xx other than 429) is never retried and becomes ``order.rejected``
-      with the venue's message;
-    - ``RateLimited`` waits the venue's ``retry_after``; ``VenueUnavailable`` and
-      ``TransportError`` back off exponentially (1 s, 2 s, 4 s …) up to ``max_retries``;
-    - after an *ambiguous* failure (a timeout, a dropped connection, a 5xx such as 504 — the venue
-      may have taken the order) the order is looked up by ``client_order_id`` before any resubmit,
-      so one intent never becomes two orders.
-
-    The slippage guard rejects, before sending, a limit order priced more than
-    ``max_slippage_bps`` away from the current mid, and a market order whose signal's reference
-    price is that far from it (the market moved since the strategy decided).
-
-    Orders are sent one at a time in approval order: deterministic, and the venue's rate limit
-    is the bottleneck anyway. Updates from the venue pass through the :class:`OrderTracker`,
-    which drops duplicates (the same fill seen on the stream and in a REST reply).
+    The engine and its :class:`OrderTracker` live on the actor, so a restart keeps them; the
+    requests lost with the old incarnation's tasks are looked up first (:meth:`ExecutionEngine.resume`).
 
     Args:
         broker: the venue's order entry.
         max_retries: retries after the first attempt.
         max_slippage_bps: the slippage guard's limit, in basis points of the mid.
+        max_order_age_secs: how long after its approval an order may still be sent.
+        max_in_flight: orders submitted concurrently at most.
+        backoff_base: first backoff of a 5xx or transport error (doubles per retry).
     """
 
-    def __init__(self, broker: Broker, *, max_retries: int = 3, max_slippage_bps: float = 50.0) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        *,
+        max_retries: int = 3,
+        max_slippage_bps: float = 50.0,
+        max_order_age_secs: float = 5.0,
+        max_in_flight: int = 8,
+        backoff_base: float = BACKOFF_BASE,
+    ) -> None:
         self.name = "execution"
         self._broker = broker
-        self._max_retries = max_retries
-        self._max_slippage_bps = max_slippage_bps
         self.tracker = OrderTracker()
-        self._mids: dict[str, float] = {}
-        self.anomalies = 0
+        self.engine = ExecutionEngine(
+            self.tracker,
+            max_retries=max_retries,
+            max_slippage_bps=max_slippage_bps,
+            max_order_age_secs=max_order_age_secs,
+            max_in_flight=max_in_flight,
+            backoff_base=backoff_base,
+        )
+        self._ctx: ActorContext | None = None
+        self._nursery: trio.Nursery | None = None
+        self._expiry_at: int | None = None
+
+    @property
+    def anomalies(self) -> int:
+        """Order updates the tracker refused so far."""
+        return self.engine.statistics().anomalies
 
     async def run(
         self, ctx: ActorContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
+        engine = self.engine
         with (
             ctx.bus.subscribe(RiskApproved, TradingStateChanged, name=self.name) as approvals,
             ctx.bus.subscribe(QuoteReceived, name=f"{self.name}.quotes", policy=Policy.CONFLATE) as quotes,
         ):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._track_quotes, quotes)
-
-                async def on_updates(batch: Sequence[Message]) -> None:
-                    fresh = [msg for msg in batch if self._track(msg)]
-                    if fresh:
-                        await ctx.bus.publish_batch(fresh)
-
-                await nursery.start(self._broker.run_updates, on_updates)
-                task_status.started()
-                async for batch in approvals:
-                    self._apply_quotes(quotes)
-                    for msg in batch:
-                        if isinstance(msg, RiskApproved):
-                            await self._execute(ctx, msg)
-                        elif isinstance(msg, TradingStateChanged) and msg.cancel_open_orders:
-                            await self._cancel_open_orders(msg.reason)
-                nursery.cancel_scope.cancel()
-
-    async def _cancel_open_orders(self, reason: str) -> None:
-        """Ask the venue to cancel every open order (a halt with cancel); outcomes arrive as updates."""
-        orders = self.tracker.open_orders()
-        logger.error("cancelling %d open order(s): %s", len(orders), reason)
-        for order in orders:
-            if order.venue_order_id is None:
-                continue  # never reached the venue: nothing to cancel there
             try:
-                await self._broker.cancel_order(order.venue_order_id)
-            except VenueError as exc:
-                logger.error("cancel of %s failed: %s", order.client_order_id, exc)
+                async with trio.open_nursery() as nursery:
+                    self._ctx, self._nursery, self._expiry_at = ctx, nursery, None
+                    nursery.start_soon(self._track_quotes, quotes)
+
+                    async def on_updates(batch: Sequence[Message]) -> None:
+                        await self._perform(engine.on_updates(batch, ctx.clock.now_ns()))
+
+                    await nursery.start(self._broker.run_updates, on_updates)
+                    await self._perform(engine.resume())
+                    task_status.started()
+                    async for batch in approvals:
+                        self._apply_quotes(quotes)
+                        now = ctx.clock.now_ns()
+                        actions: list[Action] = []
+                        for msg in batch:
+                            if isinstance(msg, RiskApproved):
+                                actions.extend(engine.on_approved(msg, now))
+                            elif isinstance(msg, TradingStateChanged):
+                                actions.extend(engine.on_trading_state(msg, now))
+                        await self._perform(actions)
+                    nursery.cancel_scope.cancel()
+            finally:
+                self._ctx = self._nursery = None
+
+    async def _perform(self, actions: Iterable[Action]) -> None:
+        """Start the requests and timers the engine asked for, then publish its messages."""
+        ctx, nursery = self._ctx, self._nursery
+        if ctx is None or nursery is None:  # pragma: no cover - only called while running
+            raise RuntimeError("the execution actor is not running")
+        out: list[Message] = []
+        for action in actions:
+            if isinstance(action, Publish):
+                out.extend(action.messages)
+            elif isinstance(action, Submit):
+                nursery.start_soon(self._submit, action.order)
+            elif isinstance(action, Lookup):
+                nursery.start_soon(self._lookup, action.client_order_id)
+            elif isinstance(action, Wait):
+                nursery.start_soon(self._wake_after, action)
+            elif isinstance(action, Cancel):
+                nursery.start_soon(self._cancel, action)
+        self._arm_expiry()
+        if out:
+            await ctx.bus.publish_batch(out)
+
+    def _arm_expiry(self) -> None:
+        # one timer for the oldest queued approval's deadline
+        deadline = self.engine.next_deadline_ns()
+        if deadline is None or (self._expiry_at is not None and self._expiry_at <= deadline):
+            return
+        assert self._nursery is not None
+        self._expiry_at = deadline
+        self._nursery.start_soon(self._expire_at, deadline)
+
+    async def _expire_at(self, deadline: int) -> None:
+        assert self._ctx is not None
+        clock = self._ctx.clock
+        await clock.sleep(max(0.0, (deadline - clock.now_ns()) / 1e9) + _EXPIRY_MARGIN)
+        if self._expiry_at == deadline:
+            self._expiry_at = None
+        await self._perform(self.engine.expire(clock.now_ns()))
+
+    async def _submit(self, order: OrderSubmitted) -> None:
+        result: VenueOrder | VenueError
+        try:
+            result = await self._broker.submit_order(order)
+        except VenueError as exc:
+            result = exc
+        assert self._ctx is not None
+        await self._perform(
+            self.engine.on_submit_result(order.client_order_id, result, self._ctx.clock.now_ns())
+        )
+
+    async def _lookup(self, client_order_id: str) -> None:
+        result: VenueOrder | VenueError | None
+        try:
+            result = await self._broker.get_order_by_client_id(client_order_id)
+        except VenueError as exc:
+            result = exc
+        assert self._ctx is not None
+        await self._perform(self.engine.on_lookup_result(client_order_id, result, self._ctx.clock.now_ns()))
+
+    async def _wake_after(self, wait: Wait) -> None:
+        assert self._ctx is not None
+        clock = self._ctx.clock
+        await clock.sleep(wait.seconds)
+        await self._perform(self.engine.on_wake(wait.client_order_id, wait.token, clock.now_ns()))
+
+    async def _cancel(self, cancel: Cancel) -> None:
+        try:
+            await self._broker.cancel_order(cancel.venue_order_id)
+        except VenueError as exc:
+            logger.error("cancel of %s failed: %s", cancel.client_order_id, exc)
 
     async def _track_quotes(self, quotes: Subscription) -> None:
         async for batch in quotes:
@@ -111,154 +186,11 @@ class ExecutionActor:
     def _apply_quotes(self, quotes: Subscription) -> None:
         try:
             self._set_mids(quotes.receive_nowait())
-        except trio.WouldBlock:
+        except (trio.WouldBlock, trio.EndOfChannel):
             pass
 
     def _set_mids(self, batch: Batch) -> None:
+        on_quote = self.engine.on_quote
         for q in batch:
-            if isinstance(q, QuoteReceived) and q.mid is not None:  # a crossed/one-sided quote has no mid
-                self._mids[q.symbol] = q.mid
-
-    def _track(self, msg: Message) -> bool:
-        """Apply an update to the tracker; return whether it is news worth publishing."""
-        # an order.submitted from the venue is the replacement of an order of ours: track it
-        if not isinstance(msg, OrderSubmitted | OrderAccepted | OrderFilled | OrderCanceled | OrderRejected):
-            return True
-        already_accepted = False
-        if isinstance(msg, OrderAccepted):
-            view = self.tracker.get(msg.client_order_id)
-            already_accepted = view is not None and view.venue_order_id is not None
-        anomaly = self.tracker.on_message(msg)
-        if anomaly is not None:
-            self.anomalies += 1
-            logger.warning(
-                "order update not applied (%s, %d so far): %s", anomaly.kind, self.anomalies, anomaly.detail
-            )
-            return False
-        return not already_accepted
-
-    def _slippage_breach(self, order: OrderSubmitted, reference: float | None) -> str | None:
-        mid = self._mids.get(order.symbol)
-        if mid is None:
-            return None
-        limit = self._max_slippage_bps
-        price = (
-            order.limit_price if order.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) else reference
-        )
-        if price is None:
-            return None
-        bps = abs(price - mid) / mid * 10_000
-        if bps > limit:
-            what = "limit price" if order.limit_price is not None else "reference price"
-            return f"{what} {price} is {bps:.1f} bps from the mid {mid}, over max_slippage_bps {limit}"
-        return None
-
-    async def _execute(self, ctx: ActorContext, approval: RiskApproved) -> None:
-        sig = approval.signal
-        now = ctx.clock.now_ns()
-        order = OrderSubmitted(
-            client_order_id=approval.client_order_id,
-            symbol=sig.symbol,
-            side=sig.side,
-            quantity=sig.quantity,
-            order_type=sig.order_type,
-            time_in_force=sig.time_in_force,
-            limit_price=sig.limit_price,
-            stop_price=sig.stop_price,
-            ts_event=now,
-            ts_init=now,
-        )
-        self.tracker.on_approved(approval)
-        breach = self._slippage_breach(order, sig.reference_price)
-        if breach is not None:
-            logger.warning("slippage guard rejected %s: %s", order.client_order_id, breach)
-            await self._reject(ctx, order, f"slippage guard: {breach}", None)
-            return
-        self.tracker.on_submitted(order)
-        await ctx.bus.publish(order)
-        venue_order = await self._submit_with_retries(ctx, order)
-        if isinstance(venue_order, VenueOrder):
-            now = ctx.clock.now_ns()
-            accepted = OrderAccepted(
-                client_order_id=order.client_order_id,
-                venue_order_id=venue_order.venue_order_id,
-                symbol=order.symbol,
-                ts_event=now,
-                ts_init=now,
-            )
-            if self._track(accepted):
-                await ctx.bus.publish(accepted)
-            logger.info("order %s accepted as %s", order.client_order_id, venue_order.venue_order_id)
-        else:
-            await self._reject(ctx, order, venue_order[0], venue_order[1])
-
-    async def _reject(
-        self, ctx: ActorContext, order: OrderSubmitted, reason: str, status: int | None
-    ) -> None:
-        now = ctx.clock.now_ns()
-        rejected = OrderRejected(
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            reason=reason,
-            status_code=status,
-            ts_event=now,
-            ts_init=now,
-        )
-        if self._track(rejected):
-            await ctx.bus.publish(rejected)
-
-    async def _lookup(self, client_order_id: str) -> VenueOrder | None:
-        try:
-            return await self._broker.get_order_by_client_id(client_order_id)
-        except VenueError as exc:
-            logger.warning("lookup of %s failed: %s", client_order_id, exc)
-            return None
-
-    async def _submit_with_retries(
-        self, ctx: ActorContext, order: OrderSubmitted
-    ) -> VenueOrder | tuple[str, int | None]:
-        """Return the venue's order, or ``(reason, status)`` when it was refused or never confirmed."""
-        last: VenueError | None = None
-        for attempt in range(self._max_retries + 1):
-            if attempt:
-                delay = (
-                    last.retry_after if isinstance(last, RateLimited) else BACKOFF_BASE * 2 ** (attempt - 1)
-                )
-                logger.warning(
-                    "retrying %s in %.1f s (attempt %d of %d) after: %s",
-                    order.client_order_id,
-                    delay,
-                    attempt + 1,
-                    self._max_retries + 1,
-                    last,
-                )
-                await ctx.clock.sleep(delay)
-                if isinstance(last, TransportError | VenueUnavailable):
-                    # ambiguous: the venue may have the order; never send it twice
-                    found = await self._lookup(order.client_order_id)
-                    if found is not None:
-                        return found
-            try:
-                return await self._broker.submit_order(order)
-            except VenueRejected as exc:
-                if attempt and exc.status_code == 422:
-                    found = await self._lookup(order.client_order_id)  # "client_order_id must be unique"
-                    if found is not None:
-                        return found
-                logger.warning("venue rejected %s: %s", order.client_order_id, exc)
-                return str(exc), exc.status_code
-            except (RateLimited, VenueUnavailable, TransportError) as exc:
-                last = exc
-        if isinstance(last, TransportError | VenueUnavailable):
-            found = await self._lookup(order.client_order_id)
-            if found is not None:
-                return found
-        logger.error(
-            "gave up on %s after %d attempts: %s", order.client_order_id, self._max_retries + 1, last
-        )
-        status = (
-            last.status_code
-            if isinstance(last, VenueUnavailable)
-            else (429 if isinstance(last, RateLimited) else None)
-        )
-        return f"gave up after {self._max_retries + 1} attempts: {last}", status
+            if isinstance(q, QuoteReceived):
+                on_quote(q)

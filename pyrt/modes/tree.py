@@ -205,6 +205,8 @@ class TradingTree:
             broker,
             max_retries=config.execution.max_retries,
             max_slippage_bps=config.execution.max_slippage_bps,
+            max_order_age_secs=config.execution.max_order_age_secs,
+            max_in_flight=config.execution.max_in_flight_orders,
         )
         self.risk = RiskActor(self.risk_engine)
         self.signal = SignalActor(
