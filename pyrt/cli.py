@@ -160,15 +160,28 @@ def _format_status(status: RunStatus) -> str:
     positions = " ".join(f"{p.symbol}{p.quantity:+g}" for p in status.positions if p.quantity) or "flat"
     pnl = status.realized_pnl + status.unrealized_pnl
     return (
-        f"[{status.elapsed:7.1f}s] {rates or 'no market data yet'} | signals {status.count('signal.generated')}"
-        f" approved {status.count('risk.approved')} rejected {status.count('risk.rejected')}"
-        f" | orders {status.count('order.submitted')} fills {status.count('order.filled')}"
-        f" | {positions} | P&L {pnl:+,.2f}" + (f" | restarts {status.restarts}" if status.restarts else "")
-    ) + (  # a halt (an alarm: contradictory fill, changed account) stays in sight with its reason
-        f" | {status.trading_state.upper()}: {status.trading_state_reason}"
-        if status.trading_state != "active"
-        else ""
+        (
+            f"[{status.elapsed:7.1f}s] {rates or 'no market data yet'} | signals {status.count('signal.generated')}"
+            f" approved {status.count('risk.approved')} rejected {status.count('risk.rejected')}"
+            f" | orders {status.count('order.submitted')} fills {status.count('order.filled')}"
+            f" | {positions} | P&L {pnl:+,.2f}"
+            + (f" | restarts {status.restarts}" if status.restarts else "")
+        )
+        + (  # a halt (an alarm: contradictory fill, changed account) stays in sight with its reason
+            f" | {status.trading_state.upper()}: {status.trading_state_reason}"
+            if status.trading_state != "active"
+            else ""
+        )
+        + _format_stalls(status)
     )
+
+
+def _format_stalls(status: RunStatus) -> str:
+    # the liveness watchdog: a channel whose publisher is stuck now, and how many stalls so far
+    if status.stalled:
+        stuck = ", ".join(f"{name} {seconds:.0f}s" for name, seconds in sorted(status.stalled.items()))
+        return f" | STALLED {stuck} (stalls {status.stalls})"
+    return f" | stalls {status.stalls}" if status.stalls else ""
 
 
 def _print_summary(summary: RunSummary, out: TextIO) -> None:

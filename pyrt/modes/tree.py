@@ -98,6 +98,14 @@ def bar_timeframe(seconds: float) -> str:
     return f"{ms}ms"
 
 
+STALL_THRESHOLD: Final = 5.0
+"""Seconds a publisher may wait on a full ``block`` inbox before the watchdog calls it a stall."""
+WATCH_INTERVAL: Final = 1.0
+"""Seconds between two looks of the watchdog."""
+STALL_LOG_INTERVAL: Final = 30.0
+"""While a stall lasts, it is logged again at most this often."""
+
+
 @final
 @attrs.frozen(kw_only=True)
 class RunStatus:
@@ -124,6 +132,11 @@ class RunStatus:
     trading_state_reason: str = ""
     """Why the trading state is what it is (a halt's reason: an operator's, a contradictory fill,
     an account that changed under the run)."""
+    stalled: dict[str, float] = attrs.field(factory=dict)
+    """``block`` subscriptions whose publisher has been waiting over the watchdog's threshold now:
+    subscription name → seconds blocked (normally empty)."""
+    stalls: int = 0
+    """Stalls the watchdog has seen since the start (each counted once, when it began)."""
 
     def count(self, topic: str) -> int:
         """Messages published on ``topic`` so far."""
@@ -245,6 +258,9 @@ class TradingTree:
             events=self.bus.publish,
         )
         self._started_at: float | None = None
+        self._stalled: dict[str, float] = {}
+        self._stall_logged: dict[str, float] = {}
+        self.stalls = 0
         self._last_counts: dict[str, int] = {}
         self._last_at = 0.0
 
@@ -304,6 +320,8 @@ class TradingTree:
             restarts=sum(c.restarts for c in self.supervisor.statistics().children),
             trading_state=self.risk_engine.state.value,
             trading_state_reason=self.risk_engine.state_reason,
+            stalled=dict(self._stalled),
+            stalls=self.stalls,
         )
 
     async def run(
@@ -331,6 +349,7 @@ class TradingTree:
             async with trio.open_nursery() as nursery:
                 if on_status is not None:
                     nursery.start_soon(self._report, on_status, status_interval)
+                nursery.start_soon(self._watch)
                 with trio.move_on_after(duration if duration is not None else float("inf")) as scope:
                     if stop is not None:
                         nursery.start_soon(self._cancel_on, stop, scope)
@@ -380,6 +399,34 @@ class TradingTree:
             journal_path=self.journal.path,
             journal_records=self.journal.statistics().records,
         )
+
+    async def _watch(self) -> None:
+        # the liveness watchdog: a block subscription whose publisher waits too long is logged
+        # (when it starts, then at most every STALL_LOG_INTERVAL s), counted and shown
+        while True:
+            await self.clock.sleep(WATCH_INTERVAL)
+            self.check_stalls()
+
+    def check_stalls(self, threshold: float = STALL_THRESHOLD) -> dict[str, float]:
+        """Look for stalled ``block`` subscriptions now; log and count new ones; return them all."""
+        now = self.clock.monotonic()
+        current = {sub.name: seconds for sub, seconds in self.bus.stalled(threshold)}
+        for name, seconds in current.items():
+            new = name not in self._stalled
+            if new:
+                self.stalls += 1
+            if new or now - self._stall_logged.get(name, now) >= STALL_LOG_INTERVAL:
+                self._stall_logged[name] = now
+                logger.warning(
+                    "watchdog: the publisher into %s has been blocked for %.1f s (%d stall(s) so far)",
+                    name,
+                    seconds,
+                    self.stalls,
+                )
+        for name in set(self._stall_logged) - current.keys():
+            del self._stall_logged[name]
+        self._stalled = current
+        return current
 
     async def _report(self, on_status: Callable[[RunStatus], None], interval: float) -> None:
         while True:

@@ -24,7 +24,7 @@ from pyrt.config import load_config
 from pyrt.journal import JournalWriter
 from pyrt.messages import Message, OrderFilled, TradeReceived
 from pyrt.modes.simulation import DEFAULT_START_NS
-from pyrt.modes.tree import PUBLISHES, TradingTree
+from pyrt.modes.tree import PUBLISHES, RunStatus, TradingTree
 from pyrt.store import Store
 from pyrt.venues.sim.venue import SimVenue
 
@@ -64,7 +64,11 @@ def published(monkeypatch: pytest.MonkeyPatch) -> dict[str, set[str]]:
 async def _run_tree(
     tmp_path: Path, seconds: float
 ) -> tuple[TradingTree, tuple[BlockingEdge, ...] | None, tuple[BlockingEdge, ...]]:
-    """Run the whole tree (store and control socket included) and take its graph while it runs."""
+    """Run the whole tree (store included) and take its graph while it runs.
+
+    No control socket: its real socket would let the autojumping clock run ahead while it starts.
+    The control actor subscribes to nothing, so it can add no edge into itself.
+    """
     config = load_config(env={}, overrides={"run.seed": 7, "symbols": ["AAPL", "MSFT"]})
     clock = VirtualClock(DEFAULT_START_NS)
     rng = make_rng(7)
@@ -81,7 +85,6 @@ async def _run_tree(
             rng=rng,
             journal=journal,
             virtual_time=True,
-            control_socket=tmp_path / "pyrt.sock",
             store=store,
         )
         cycle: tuple[BlockingEdge, ...] | None = None
@@ -112,7 +115,7 @@ async def test_tree_has_no_cycle_of_blocking_channels_and_publishes_only_what_it
     undeclared = {actor: topics - PUBLISHES.get(actor, frozenset()) for actor, topics in published.items()}
     assert {actor: topics for actor, topics in undeclared.items() if topics} == {}
     # the run was real: the forward path carried orders and the feedback path their outcomes
-    assert {"market.quote", "market.bar"} <= published["market_data"]
+    assert {"market.quote", "market.bar"} <= published.get("market_data", set()), published
     assert "signal.generated" in published["signal"]
     assert "risk.approved" in published["risk"]
     assert {"order.submitted", "order.filled"} <= published["execution"]
@@ -175,3 +178,50 @@ def test_checker_finds_a_longer_cycle_and_a_self_loop() -> None:
     loop = find_blocking_cycle({"execution": {"order.filled"}}, solo.subscriptions())
     assert loop is not None
     assert [(e.publisher, e.subscriber) for e in loop] == [("execution", "execution")]
+
+
+async def test_watchdog_counts_and_shows_a_block_subscription_whose_publisher_is_stuck(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    config = load_config(env={}, overrides={"run.seed": 3, "symbols": ["AAPL"]})
+    clock = VirtualClock(DEFAULT_START_NS)
+    rng = make_rng(3)
+    venue = SimVenue(config.symbols, clock=clock, rng=rng, starting_cash=config.risk.starting_cash)
+    seen: list[RunStatus] = []
+    with JournalWriter.create(tmp_path / "stall.pyrtj", metadata={}) as journal:
+        tree = TradingTree(
+            config, feed=venue, broker=venue, clock=clock, rng=rng, journal=journal, virtual_time=True
+        )
+        with tree.bus.subscribe("market.", name="stuck", buffer=1):  # never read: market data stalls
+            await tree.run(duration=40.0, on_status=seen.append, status_interval=1.0)
+
+    assert tree.stalls == 1  # one stall, counted once however long it lasts
+    stalled = [s.stalled for s in seen if s.stalled]
+    assert stalled
+    assert set(stalled[-1]) == {"stuck"}
+    assert stalled[-1]["stuck"] > 30.0
+    assert seen[-1].stalls == 1
+    assert all(not s.stalled for s in seen[:4])  # under the threshold, nothing is reported
+
+
+def test_the_status_line_shows_a_stall_while_it_lasts_and_the_count_after() -> None:
+    from pyrt.cli import _format_status
+
+    def status(stalled: dict[str, float], stalls: int) -> RunStatus:
+        return RunStatus(
+            elapsed=12.0,
+            published_by_topic={},
+            rates={},
+            positions=(),
+            realized_pnl=0.0,
+            unrealized_pnl=0.0,
+            equity=1e5,
+            restarts=0,
+            trading_state="active",
+            stalled=stalled,
+            stalls=stalls,
+        )
+
+    assert _format_status(status({"risk": 7.4}, 1)).endswith(" | STALLED risk 7s (stalls 1)")
+    assert _format_status(status({}, 1)).endswith(" | stalls 1")
+    assert "stall" not in _format_status(status({}, 0)).lower()
