@@ -42,7 +42,12 @@ from typing import Final
 
 from ..errors import ConfigError
 from ._params import StrategyParams as StrategyParams, param as param, structure_params as structure_params
-from .base import Positions as Positions, Strategy as Strategy
+from .base import (
+    IntentOutcome as IntentOutcome,
+    Outcome as Outcome,
+    Positions as Positions,
+    Strategy as Strategy,
+)
 from .book_imbalance import BookImbalance as BookImbalance, BookImbalanceParams as BookImbalanceParams
 from .mean_reversion import MeanReversion as MeanReversion, MeanReversionParams as MeanReversionParams
 from .ml import ModelStrategy as ModelStrategy, ModelStrategyParams as ModelStrategyParams
@@ -54,10 +59,12 @@ __all__ = [
     "BUILTIN_STRATEGIES",
     "BookImbalance",
     "BookImbalanceParams",
+    "IntentOutcome",
     "MeanReversion",
     "MeanReversionParams",
     "ModelStrategy",
     "ModelStrategyParams",
+    "Outcome",
     "PairsTrading",
     "PairsTradingParams",
     "Positions",

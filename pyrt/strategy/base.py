@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, ClassVar, Final, Self, TypeVar, TypeVarTuple, cast
+from typing import TYPE_CHECKING, ClassVar, Final, Self, TypeVar, TypeVarTuple, cast, final
+
+import attrs
 
 from ..bars import parse_timeframe
 from ..book import BookManager, OrderBook
@@ -26,13 +29,47 @@ logger = logging.getLogger(__name__)
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["Positions", "Strategy"]
+__all__ = ["IntentOutcome", "Outcome", "Positions", "Strategy"]
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 QUANTITY_EPSILON: Final = 1e-9
 """Quantities closer to zero than this count as zero (float residue of fills)."""
+
+
+class Outcome(enum.StrEnum):
+    """How an intent (a signal and the order it became) ended."""
+
+    FILLED = "filled"
+    """Filled completely."""
+    REJECTED = "rejected"
+    """Refused by risk (``risk.rejected``) or by the venue or execution (``order.rejected``)."""
+    CANCELED = "canceled"
+    """Canceled, possibly after partial fills."""
+    EXPIRED = "expired"
+    """Ended by its time in force (a cancel whose reason is ``expired``)."""
+
+
+@final
+@attrs.frozen(kw_only=True)
+class IntentOutcome:
+    """The outcome of one of the strategy's intents, given to :meth:`Strategy.on_outcome`."""
+
+    symbol: str
+    """The instrument."""
+    side: Side
+    """Buy or sell."""
+    quantity: float
+    """What the signal asked for."""
+    filled: float
+    """What was filled in all (already in :attr:`Strategy.position`)."""
+    outcome: Outcome
+    """How it ended."""
+    reason: str = ""
+    """Risk's reason code and reason, or the venue's reason; empty for a fill."""
+    client_order_id: str | None = None
+    """The order's id; None when risk rejected the signal (no order was made)."""
 
 
 class Positions(dict[str, float]):
@@ -239,6 +276,10 @@ class Strategy:
         left = self.pending[symbol] + quantity
         self.pending[symbol] = 0.0 if abs(left) < QUANTITY_EPSILON else left
 
+    def handle_outcome(self, outcome: IntentOutcome) -> None:
+        """Call :meth:`on_outcome` (the driver calls this once an intent has ended)."""
+        self.on_outcome(outcome)
+
     def adopt_intent(self, symbol: str, side: Side, remaining: float) -> None:
         """Count an order sent before this instance was built as an intent awaiting its outcome.
 
@@ -277,6 +318,10 @@ class Strategy:
 
     def on_order_closed(self, symbol: str, side: Side, unfilled_quantity: float) -> None:
         """Called when one of this strategy's orders was rejected or canceled with quantity unfilled."""
+
+    def on_outcome(self, outcome: IntentOutcome) -> None:
+        """Called once per intent when it ends (filled, rejected, canceled, expired), after
+        :meth:`on_fill` / :meth:`on_order_closed`; the symbol is no longer :meth:`awaiting`."""
 
     def on_stop(self) -> None:
         """Called once when the run stops."""

@@ -19,7 +19,7 @@ from ..messages import (
     SignalGenerated,
     TradeReceived,
 )
-from .base import Strategy
+from .base import IntentOutcome, Outcome, Strategy
 
 if TYPE_CHECKING:
     from ..risk import OpenOrderView
@@ -168,19 +168,59 @@ class StrategyDriver:
         sig = msg.signal
         if sig.signal_id in self._emitted:
             self._emitted.discard(sig.signal_id)
-            self.strategy.handle_order_closed(sig.symbol, sig.side, sig.quantity)
+            strategy = self.strategy
+            strategy.handle_order_closed(sig.symbol, sig.side, sig.quantity)
+            strategy.handle_outcome(
+                IntentOutcome(
+                    symbol=sig.symbol,
+                    side=sig.side,
+                    quantity=sig.quantity,
+                    filled=0.0,
+                    outcome=Outcome.REJECTED,
+                    reason=f"{msg.reason_code}: {msg.reason}",
+                )
+            )
 
     def _on_filled(self, msg: OrderFilled) -> None:
         coid = msg.client_order_id
-        if coid in self._own:
+        sig = self._own.get(coid)
+        if sig is not None:
             self._filled[coid] = msg.cumulative_quantity
-            if msg.is_final:
+            final = msg.is_final
+            if final:
                 del self._own[coid]
                 self._filled.pop(coid, None)
             self.strategy.handle_fill(msg)
+            if final:
+                self.strategy.handle_outcome(
+                    IntentOutcome(
+                        symbol=sig.symbol,
+                        side=sig.side,
+                        quantity=sig.quantity,
+                        filled=msg.cumulative_quantity,
+                        outcome=Outcome.FILLED,
+                        client_order_id=coid,
+                    )
+                )
 
     def _on_closed(self, msg: OrderCanceled | OrderRejected) -> None:
         sig = self._own.pop(msg.client_order_id, None)
         if sig is not None:
             done = self._filled.pop(msg.client_order_id, 0.0)
-            self.strategy.handle_order_closed(sig.symbol, sig.side, sig.quantity - done)
+            strategy = self.strategy
+            strategy.handle_order_closed(sig.symbol, sig.side, sig.quantity - done)
+            if isinstance(msg, OrderRejected):
+                outcome = Outcome.REJECTED
+            else:
+                outcome = Outcome.EXPIRED if msg.reason.startswith("expired") else Outcome.CANCELED
+            strategy.handle_outcome(
+                IntentOutcome(
+                    symbol=sig.symbol,
+                    side=sig.side,
+                    quantity=sig.quantity,
+                    filled=done,
+                    outcome=outcome,
+                    reason=msg.reason,
+                    client_order_id=msg.client_order_id,
+                )
+            )

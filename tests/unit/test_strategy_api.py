@@ -17,6 +17,7 @@ from pyrt.messages import (
     BookReceived,
     OrderCanceled,
     OrderFilled,
+    OrderRejected,
     QuoteReceived,
     RiskApproved,
     RiskRejected,
@@ -25,7 +26,9 @@ from pyrt.messages import (
 )
 from pyrt.strategy import (
     BUILTIN_STRATEGIES,
+    IntentOutcome,
     MeanReversion,
+    Outcome,
     PairsTrading,
     SmaCrossover,
     Strategy,
@@ -562,3 +565,73 @@ def test_strategy_package_all_lists_exactly_its_public_names_sorted() -> None:
 
     assert pyrt.strategy.__all__ == sorted(pyrt.strategy.__all__)
     assert set(pyrt.strategy.__all__) == public
+
+
+def test_driver_tells_the_strategy_the_outcome_of_every_intent() -> None:
+    class Listener(Probe):
+        def __init__(self) -> None:
+            super().__init__()
+            self.outcomes: list[IntentOutcome] = []
+
+        def on_outcome(self, outcome: IntentOutcome) -> None:
+            assert not self.awaiting(outcome.symbol)  # it may decide again from here
+            self.outcomes.append(outcome)
+
+    strategy = Listener()
+    driver = StrategyDriver(strategy)
+    out: list[SignalGenerated] = []
+    for symbol in ("AAA", "BBB", "CCC", "DDD", "EEE"):
+        strategy.buy(symbol, 4)
+    driver.feed([], 0, out)
+    a, b, c, d, e = out
+    partial = attrs.evolve(fill_of(c, 1, cumulative=1), client_order_id=f"c-{c.signal_id}")
+
+    driver.feed(
+        [
+            RiskRejected(signal=a, reason_code="MAX_ORDER_SIZE", reason="too big", ts_event=0, ts_init=0),
+            approved(b),
+            approved(c),
+            approved(d),
+            approved(e),
+            OrderRejected(
+                client_order_id=f"c-{b.signal_id}",
+                symbol="BBB",
+                reason="gave up after 4 attempts",
+                ts_event=0,
+                ts_init=0,
+            ),
+            partial,
+            OrderCanceled(
+                client_order_id=f"c-{c.signal_id}",
+                venue_order_id="v",
+                symbol="CCC",
+                filled_quantity=1,
+                reason="expired",
+                ts_event=0,
+                ts_init=0,
+            ),
+            OrderCanceled(
+                client_order_id=f"c-{d.signal_id}",
+                venue_order_id="v",
+                symbol="DDD",
+                reason="canceled",
+                ts_event=0,
+                ts_init=0,
+            ),
+            fill_of(e),
+        ],
+        0,
+        out,
+    )
+
+    assert [(o.symbol, o.outcome, o.filled, o.reason) for o in strategy.outcomes] == [
+        ("AAA", Outcome.REJECTED, 0.0, "MAX_ORDER_SIZE: too big"),
+        ("BBB", Outcome.REJECTED, 0.0, "gave up after 4 attempts"),
+        ("CCC", Outcome.EXPIRED, 1.0, "expired"),
+        ("DDD", Outcome.CANCELED, 0.0, "canceled"),
+        ("EEE", Outcome.FILLED, 4.0, ""),
+    ]
+    assert strategy.outcomes[0].client_order_id is None
+    assert strategy.outcomes[4].client_order_id == f"c-{e.signal_id}"
+    assert dict(strategy.position) == {"CCC": 1.0, "EEE": 4.0}  # only what was filled
+    assert all(strategy.pending[s] == 0.0 for s in ("AAA", "BBB", "CCC", "DDD", "EEE"))
