@@ -122,7 +122,9 @@ async def test_execution_actor_when_its_order_is_replaced_at_the_venue_publishes
     venue: LocalVenue,
 ) -> None:
     bus = Bus()
-    ctx = ActorContext(bus=bus, clock=WallClock(), rng=random.Random(4))
+    clock = WallClock()
+    now = clock.now_ns()  # an approval is stale after execution.max_order_age_secs
+    ctx = ActorContext(bus=bus, clock=clock, rng=random.Random(4))
     outcomes = bus.subscribe("order.", name="test")
     broker = make_broker(venue)
     execution = ExecutionActor(broker, max_slippage_bps=10_000)
@@ -137,8 +139,8 @@ async def test_execution_actor_when_its_order_is_replaced_at_the_venue_publishes
         order_type=OrderType.LIMIT,
         time_in_force=TimeInForce.GTC,
         limit_price=round(quote[0] * 0.5, 2),  # rests
-        ts_event=1,
-        ts_init=1,
+        ts_event=now,
+        ts_init=now,
     )
     seen: list[Message] = []
 
@@ -152,7 +154,9 @@ async def test_execution_actor_when_its_order_is_replaced_at_the_venue_publishes
     with trio.fail_after(GUARD_SECONDS):
         async with broker, trio.open_nursery() as actors, httpx.AsyncClient(headers=HEADERS) as operator:
             await actors.start(execution.run, ctx)
-            await bus.publish(RiskApproved(signal=signal, client_order_id="mine-1", ts_event=1, ts_init=1))
+            await bus.publish(
+                RiskApproved(signal=signal, client_order_id="mine-1", ts_event=now, ts_init=now)
+            )
             accepted = await until(lambda m: isinstance(m, OrderAccepted) and m.client_order_id == "mine-1")
             assert isinstance(accepted, OrderAccepted)
             reply = await operator.patch(
