@@ -40,11 +40,11 @@ def test_M10_risk_marks_only_usable_quotes() -> None:
 
 
 def test_M10_execution_keeps_the_last_usable_mid_for_its_slippage_guard() -> None:
-    actor = ExecutionActor(broker=None)  # type: ignore[arg-type]  # _set_mids needs no broker
+    actor = ExecutionActor(broker=None)  # type: ignore[arg-type]  # quotes need no broker
 
     actor._set_mids([GOOD, *BAD])
 
-    assert actor._mids == {"AAPL": GOOD.mid}
+    assert actor.engine.mid("AAPL") == GOOD.mid
 
 
 def test_M10_a_strategy_last_price_is_never_a_crossed_or_one_sided_mid() -> None:
