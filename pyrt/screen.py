@@ -304,10 +304,13 @@ class MarketDataScreen:
             return None
         reference = state.reference
         jump = self._jump
+        usable = 0.0 < bid <= ask
         out_of_band = reference and (level > reference * jump or level * jump < reference)
-        if out_of_band and not self._reanchor(state, quote.symbol, level):
+        # only what could set the reference (trades, usable quotes) may move it: a run of far
+        # one-sided quotes (a lone deep ask on IEX) must not drag the reference away
+        if out_of_band and not (usable and self._reanchor(state, quote.symbol, level)):
             return PRICE_JUMP
-        if 0.0 < bid <= ask:
+        if usable:
             state.reference = level
             state.streak = 0
         elif bid and ask:

@@ -227,3 +227,14 @@ def test_M7_M8_the_inline_fast_path_decides_exactly_like_the_full_rules(items: l
 
     assert fast.screen(items, NOW) == _slow_screen(slow, items)
     assert fast.statistics() == slow.statistics()
+
+
+def test_M7_far_one_sided_or_crossed_quotes_never_move_the_reference() -> None:
+    screen = MarketDataScreen(["AAPL"], reanchor_after=3)
+    passed(screen, trade(100.0))
+
+    refused = passed(screen, *[quote(0.0, 1000.0)] * 5, *[quote(1100.0, 1000.0)] * 5)
+
+    assert refused == []
+    assert passed(screen, trade(101.0)) == [trade(101.0)]
+    assert screen.statistics().flagged == {}
