@@ -483,17 +483,18 @@ async def test_execution_actor_with_faults_places_exactly_one_venue_order_per_in
         await actors.start(ExecutionActor(broker, max_retries=3, max_slippage_bps=10_000).run, ctx)
         for n, (client_order_id, faults) in enumerate(scenarios.items()):
             venue.faults = faults
+            now = clock.now_ns()  # an approval older than execution.max_order_age_secs is stale
             signal = SignalGenerated(
                 signal_id=f"s-{n}",
                 strategy="test",
                 symbol="AAPL",
                 side=Side.BUY,
                 quantity=2.0,
-                ts_event=n,
-                ts_init=n,
+                ts_event=now,
+                ts_init=now,
             )
             await bus.publish(
-                RiskApproved(signal=signal, client_order_id=client_order_id, ts_event=n, ts_init=n)
+                RiskApproved(signal=signal, client_order_id=client_order_id, ts_event=now, ts_init=now)
             )
             with trio.fail_after(120.0):  # virtual seconds: covers 1 + 2 + 4 s of backoff
                 while not {"order.accepted", "order.filled"} <= set(seen.get(client_order_id, [])):
