@@ -8,7 +8,6 @@ import math
 import random
 import secrets
 import socket
-import secrets
 import uuid
 from collections.abc import Sequence
 from typing import Final, final
@@ -119,13 +118,6 @@ class LocalVenue:
             process, so a restart is a new account and says so by a new account id. Prices and
             faults stay seeded either way; the default (False) keeps every id seeded, for
             reproducible tests and simulations.
-        unique_ids: mint order, execution and account ids from the operating system's entropy
-            instead of the seed, so they are unique across processes: a served venue
-            (``pyrt venue``, the embedded venue of ``pyrt run``) restarted on the same seed must
-            never reuse an id its clients have seen. Its state lives only as long as the
-            process, so a restart is a new account and says so by a new account id. Prices and
-            faults stay seeded either way; the default (False) keeps every id seeded, for
-            reproducible tests and simulations.
         account_status: the account's standing on ``GET /v2/account`` (default active); anything
             else makes the venue refuse orders with 403. Change it later through
             :attr:`account_status`.
@@ -155,7 +147,6 @@ class LocalVenue:
         socket_send_buffer: int | None = None,
         compression: bool = True,
         market: MarketSimulator | None = None,
-        unique_ids: bool = False,
         unique_ids: bool = False,
         account_status: AccountStatus | None = None,
     ) -> None:
@@ -190,9 +181,6 @@ class LocalVenue:
         fault_rng = random.Random(master.getrandbits(64))
         book_rng = random.Random(master.getrandbits(64))
         self._account_id = str(uuid.UUID(int=master.getrandbits(128), version=4))
-        if unique_ids:  # the engine's rng makes ids only; the seeded draws above stay as they are
-            engine_rng = random.Random(secrets.randbits(128))
-            self._account_id = str(uuid.uuid4())
         if unique_ids:  # the engine's rng makes ids only; the seeded draws above stay as they are
             engine_rng = random.Random(secrets.randbits(128))
             self._account_id = str(uuid.uuid4())
