@@ -5,6 +5,7 @@ No sockets: REST goes through ``httpx.MockTransport`` handlers, frames are decod
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -744,6 +745,48 @@ async def test_token_bucket_when_burst_is_spent_spaces_requests_at_the_refill_ra
     assert times[11] == pytest.approx(2 * 60 / 190)
 
 
+async def test_token_bucket_serves_an_urgent_request_before_waiting_ones(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Issue 8 §1: a cancel is never queued behind submits waiting on the rate limit."""
+    clock = VirtualClock(START_NS)
+    bucket = TokenBucket(per_minute=200, clock=clock)
+    for _ in range(bucket.burst):
+        await bucket.acquire()  # the burst is spent: every request now waits for a refill
+    start = trio.current_time()
+    served: list[tuple[str, float]] = []
+
+    async def take(name: str, *, urgent: bool = False) -> None:
+        await bucket.acquire(urgent=urgent)
+        served.append((name, trio.current_time() - start))
+
+    async with trio.open_nursery() as nursery:
+        for i in range(5):
+            nursery.start_soon(take, f"submit{i}")
+            await trio.testing.wait_all_tasks_blocked()  # queued in this order
+        nursery.start_soon(functools.partial(take, "cancel", urgent=True))
+
+    step = 60 / 190
+    assert [name for name, _ in served] == ["cancel", "submit0", "submit1", "submit2", "submit3", "submit4"]
+    assert served[0][1] == pytest.approx(step)  # the next token, not the sixth
+    # the rate still holds for everyone together
+    assert [t for _, t in served] == pytest.approx([step * (i + 1) for i in range(6)])
+
+
+async def test_broker_sends_a_cancel_ahead_of_requests_waiting_on_the_rate_limit(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    script = Script(httpx.Response(200, json=[]))  # a cancel's body is not read
+    async with make_broker(script, rate_limit_per_minute=20) as broker, trio.open_nursery() as nursery:
+        for _ in range(4):
+            nursery.start_soon(broker.list_positions)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(broker.cancel_order, "some-order")
+
+    methods = [r.method for r in script.requests]
+    assert methods.index("DELETE") <= 1  # after the one request the burst allowed, before the waiting ones
+
+
 async def test_broker_rate_limiter_when_many_requests_keeps_every_minute_within_limit(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -1130,7 +1173,17 @@ CROSSED_QUOTE = {
     "t": TS,
     "z": "C",
 }
-ONE_SIDED_QUOTE = {"T": "q", "S": "AAPL", "bx": "", "bp": 0, "bs": 0, "ax": "V", "ap": 158.65, "as": 2, "t": TS}
+ONE_SIDED_QUOTE = {
+    "T": "q",
+    "S": "AAPL",
+    "bx": "",
+    "bp": 0,
+    "bs": 0,
+    "ax": "V",
+    "ap": 158.65,
+    "as": 2,
+    "t": TS,
+}
 
 
 @pytest.mark.parametrize("encoding", ["json", "msgpack"])
@@ -1146,7 +1199,12 @@ def test_M9_crossed_and_one_sided_quotes_are_kept_flagged_and_have_no_mid(encodi
     assert (crossed.bid_price, crossed.ask_price) == (159.52, 158.65)
     assert (crossed.two_sided, crossed.crossed, crossed.usable, crossed.mid) == (True, True, False, None)
     assert (one_sided.bid_price, one_sided.ask_price) == (0.0, 158.65)
-    assert (one_sided.two_sided, one_sided.crossed, one_sided.usable, one_sided.mid) == (False, False, False, None)
+    assert (one_sided.two_sided, one_sided.crossed, one_sided.usable, one_sided.mid) == (
+        False,
+        False,
+        False,
+        None,
+    )
     assert feed.statistics().items_dropped == {}
 
 

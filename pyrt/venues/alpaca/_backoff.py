@@ -66,7 +66,19 @@ class TokenBucket:
         clock: the run's clock.
     """
 
-    __slots__ = ("_clock", "_last", "_lock", "_tokens", "burst", "rate", "waited_seconds", "waits")
+    __slots__ = (
+        "_clock",
+        "_last",
+        "_lock",
+        "_tokens",
+        "_urgent",
+        "_urgent_done",
+        "_urgent_lock",
+        "burst",
+        "rate",
+        "waited_seconds",
+        "waits",
+    )
 
     def __init__(self, *, per_minute: int, clock: Clock) -> None:
         if per_minute < 1:
@@ -78,6 +90,9 @@ class TokenBucket:
         self._tokens = float(self.burst)
         self._last: float | None = None
         self._lock = trio.Lock()
+        self._urgent_lock = trio.Lock()
+        self._urgent = 0
+        self._urgent_done = trio.lowlevel.ParkingLot()
         self.waits = 0
         self.waited_seconds = 0.0
 
@@ -86,20 +101,40 @@ class TokenBucket:
             self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)
         self._last = now
 
-    async def acquire(self) -> None:
+    async def acquire(self, *, urgent: bool = False) -> None:
         """Take one token, sleeping on the clock until one is available.
 
-        Cancellation while waiting takes no token.
+        Waiters are served in arrival order, except that an ``urgent`` one (a cancel) takes the
+        next token ahead of every ordinary waiter: a cancel never queues behind submits. The rate
+        holds for both together. Cancellation while waiting takes no token.
         """
-        async with self._lock:
-            clock = self._clock
+        if not urgent:
+            async with self._lock:
+                await self._take(urgent=False)
+            return
+        self._urgent += 1
+        try:
+            async with self._urgent_lock:
+                await self._take(urgent=True)
+        finally:
+            self._urgent -= 1
+            self._urgent_done.unpark_all()
+
+    async def _take(self, *, urgent: bool) -> None:
+        clock = self._clock
+        waited = False
+        while True:
+            if not urgent and self._urgent:
+                await self._urgent_done.park()  # an urgent request goes first
+                continue
             self._refill(clock.monotonic())
-            if self._tokens < 1.0:
-                wait = (1.0 - self._tokens) / self.rate
+            # float rounding may leave a hair under one token after an exact wait
+            if self._tokens >= 1.0 - 1e-9:
+                self._tokens = max(self._tokens - 1.0, 0.0)
+                return
+            wait = (1.0 - self._tokens) / self.rate
+            if not waited:
                 self.waits += 1
-                self.waited_seconds += wait
-                await clock.sleep(wait)
-                self._refill(clock.monotonic())
-                # float rounding may leave a hair under one token after an exact wait
-                self._tokens = max(self._tokens, 1.0)
-            self._tokens -= 1.0
+                waited = True
+            self.waited_seconds += wait
+            await clock.sleep(wait)
