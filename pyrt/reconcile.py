@@ -414,6 +414,8 @@ class SessionCheck:
 
     - the venue's **account id** changed since the first check (a restarted venue, another
       account behind the same URL): at once, whatever is in flight;
+    - the **account may no longer trade** (blocked, suspended, not ``ACTIVE``: the problem the
+      caller read off :meth:`pyrt.venues.AccountSnapshot.halt_reason`): at once, as at start;
     - **positions** differ, ``confirmations`` checks in a row, each with no order open (ours or
       the venue's). Fills in flight are why: with an order working, a fill may have reached the
       venue's positions and not yet our portfolio (or the other way round), so those checks are
@@ -428,7 +430,14 @@ class SessionCheck:
             as different (at least 1).
     """
 
-    __slots__ = ("_account_id", "_account_reported", "_confirmations", "_position_reported", "_streak")
+    __slots__ = (
+        "_account_id",
+        "_account_reported",
+        "_confirmations",
+        "_position_reported",
+        "_problem_reported",
+        "_streak",
+    )
 
     def __init__(self, *, confirmations: int = 2) -> None:
         if confirmations < 1:
@@ -437,6 +446,7 @@ class SessionCheck:
         self._account_id: str | None = None
         self._account_reported = False
         self._position_reported = False
+        self._problem_reported = False
         self._streak = 0
 
     def check(
@@ -446,6 +456,7 @@ class SessionCheck:
         ours: Mapping[str, float],
         venue: Sequence[VenuePosition],
         open_orders: int,
+        account_problem: str | None = None,
     ) -> str | None:
         """Compare one reading of the venue with ours; return why to halt, or None.
 
@@ -454,7 +465,13 @@ class SessionCheck:
             ours: our signed quantity per symbol (flat symbols may be left out or be 0).
             venue: the venue's positions now.
             open_orders: orders open, ours and the venue's together.
+            account_problem: why the account may not trade now, or None.
         """
+        if account_problem is None:
+            self._problem_reported = False
+        elif not self._problem_reported:
+            self._problem_reported = True
+            return f"reconcile: {account_problem}"
         if account_id is not None:
             if self._account_id is None:
                 self._account_id = account_id

@@ -21,7 +21,7 @@ class ReconcilerActor:
 
     Each round reads the venue's account (its id), open orders and positions and hands them,
     with ours, to a :class:`pyrt.reconcile.SessionCheck`. When that says the account changed
-    under the run, or positions differ, it publishes a ``control.command`` halt (source
+    under the run, the account may no longer trade, or positions differ, it publishes a ``control.command`` halt (source
     ``reconciler``): the risk actor applies it, publishes ``risk.state`` and the journal has
     both. It halts rather than reduces: with an account we no longer understand, a "reducing"
     order is judged against a position that may be wrong, and could open one. A venue that
@@ -80,6 +80,7 @@ class ReconcilerActor:
             ours=self._positions(),
             venue=venue_positions,
             open_orders=self._open_orders() + len(venue_open),
+            account_problem=account.halt_reason(),
         )
         if reason is None:
             return None

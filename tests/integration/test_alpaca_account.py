@@ -15,6 +15,7 @@ import trio
 
 from pyrt.config import load_config
 from pyrt.modes.live import run_live
+from pyrt.modes.tree import RunStatus
 from pyrt.venues.local import AccountStatus
 from tests.integration.conftest import start_venue
 
@@ -61,3 +62,38 @@ async def test_run_live_when_the_account_may_not_trade_starts_halted_and_says_wh
     assert f"venue account {number} may not trade ({said}); trading starts HALTED" in halts
     assert orders == []
     assert refused.status_code == 403  # the venue itself refuses orders from such an account
+
+
+@pytest.mark.slow
+async def test_run_live_when_the_account_is_blocked_mid_session_halts_at_the_next_reconcile(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    venue = await start_venue(nursery, symbols=["AAPL", "MSFT"], key=KEY, secret=SECRET, tick_interval=0.02)
+    config = load_config(
+        env={"APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET},
+        overrides={
+            "run.venue": venue.url,
+            "run.data_dir": str(tmp_path),
+            "symbols": ["AAPL", "MSFT"],
+            "execution.reconcile_interval_secs": 0.5,
+        },
+    )
+    states: list[str] = []
+
+    halted = trio.Event()
+
+    def on_status(status: RunStatus) -> None:
+        states.append(status.trading_state)
+        if status.count("order.submitted"):  # it has traded: now the account gets blocked
+            venue.account_status = AccountStatus(trading_blocked=True)
+        if status.trading_state == "halted":
+            halted.set()
+
+    summary = await run_live(
+        config, journal_path=tmp_path / "s.pyrtj", duration=30.0, on_status=on_status, stop=halted
+    )
+
+    assert summary.status.count("order.submitted") > 0  # it traded while the account could
+    assert summary.status.trading_state == "halted"
+    assert "may not trade (trading_blocked)" in (summary.status.trading_state_reason or "")
+    assert "active" in states

@@ -654,3 +654,28 @@ def test_session_check_rearms_after_the_positions_agree_again() -> None:
     assert check.check(account_id=None, ours={"AAPL": 1.0}, venue=_venue(AAPL=1.0), open_orders=0) is None
 
     assert check.check(account_id=None, ours={"AAPL": 1.0}, venue=_venue(), open_orders=0) is not None
+
+
+def test_session_check_halts_once_when_the_account_may_no_longer_trade() -> None:
+    """Issue 8 §4 during a session: an account blocked mid-run halts, as it would at start."""
+    check = SessionCheck()
+    venue = _venue(AAPL=10.0)
+    assert check.check(account_id="A1", ours={"AAPL": 10.0}, venue=venue, open_orders=0) is None
+
+    problem = "venue account PA1 may not trade (trading_blocked)"
+    reason = check.check(
+        account_id="A1", ours={"AAPL": 10.0}, venue=venue, open_orders=2, account_problem=problem
+    )
+
+    assert reason is not None
+    assert problem in reason
+    # said once while it lasts; said again if it comes back after clearing
+    assert (
+        check.check(account_id="A1", ours={"AAPL": 10.0}, venue=venue, open_orders=0, account_problem=problem)
+        is None
+    )
+    assert check.check(account_id="A1", ours={"AAPL": 10.0}, venue=venue, open_orders=0) is None
+    assert (
+        check.check(account_id="A1", ours={"AAPL": 10.0}, venue=venue, open_orders=0, account_problem=problem)
+        is not None
+    )
