@@ -223,7 +223,8 @@ class TradingTree:
         )
         self.risk = RiskActor(self.risk_engine)
         self.signal = SignalActor(
-            functools.partial(self._seeded_strategy, strategy_factory), open_orders=self.risk_engine.open_orders
+            functools.partial(self._seeded_strategy, strategy_factory),
+            open_orders=self.risk_engine.open_orders,
         )
         self.market_data = MarketDataActor(feed, config.symbols, timeframes=timeframes)
         self.control = ControlActor(self.risk, control_socket) if control_socket is not None else None
