@@ -6,8 +6,6 @@ API is small; message classes live in :mod:`pyrt.messages`, venues in :mod:`pyrt
 
 from __future__ import annotations
 
-from .bus import Bus as Bus, Policy as Policy, Subscription as Subscription
-from .clock import Clock as Clock, VirtualClock as VirtualClock, WallClock as WallClock
 from .config import PyrtConfig as PyrtConfig, load_config as load_config
 from .errors import (
     ConfigError as ConfigError,
@@ -18,9 +16,11 @@ from .errors import (
     SupervisionError as SupervisionError,
     VenueError as VenueError,
 )
-from .journal import JournalReader as JournalReader, JournalWriter as JournalWriter
+from .runtime.bus import Bus as Bus, Policy as Policy, Subscription as Subscription
+from .runtime.clock import Clock as Clock, VirtualClock as VirtualClock, WallClock as WallClock
+from .runtime.journal import JournalReader as JournalReader, JournalWriter as JournalWriter
+from .runtime.supervisor import ChildSpec as ChildSpec, Restart as Restart, Supervisor as Supervisor
 from .strategy import Strategy as Strategy
-from .supervisor import ChildSpec as ChildSpec, Restart as Restart, Supervisor as Supervisor
 
 __all__ = [
     "Bus",

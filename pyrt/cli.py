@@ -16,7 +16,7 @@ import orjson
 import trio
 
 from .config import StrategyConfig, load_config, parse_override
-from .control import ControlError, ControlRequest, send_command
+from .control.server import ControlError, ControlRequest, send_command
 from .errors import ConfigError, DecodeError, JournalError, SupervisionError
 from .modes.tree import RunStatus, RunSummary
 
@@ -317,7 +317,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_journal_show(args: argparse.Namespace) -> int:
-    from .journal import iter_json_lines
+    from .runtime.journal import iter_json_lines
 
     out = sys.stdout.buffer
     prefix = args.topic.encode()

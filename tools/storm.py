@@ -45,8 +45,8 @@ from typing import Any
 
 import trio
 
-from pyrt.journal import JournalReader
 from pyrt.messages import OrderCanceled, OrderFilled, OrderRejected, OrderSubmitted, SignalGenerated
+from pyrt.runtime.journal import JournalReader
 from pyrt.venues.local import LocalVenue, VenueFaults
 
 SYMBOLS = ("AAPL", "MSFT")

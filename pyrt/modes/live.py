@@ -25,14 +25,14 @@ from typing import Final
 
 import trio
 
-from ..clock import WallClock, make_rng
 from ..config import ENV_KEY_ID, ENV_SECRET_KEY, PyrtConfig, config_to_dict
-from ..control import ControlRequest, check_socket_free
+from ..control.server import ControlRequest, check_socket_free
 from ..errors import ConfigError
-from ..journal import JournalWriter
-from ..store import Store, StoreOwner
+from ..persistence.recovery import recover
+from ..persistence.store import Store, StoreOwner
+from ..runtime.clock import WallClock, make_rng
+from ..runtime.journal import JournalWriter
 from ..venues import AccountSnapshot, Broker, MarketDataFeed
-from .recovery import recover
 from .tree import RunStatus, RunSummary, TradingTree
 
 __all__ = [
@@ -221,13 +221,13 @@ async def run_live(
     ``commands`` carries operator commands from the caller (SIGUSR1 → halt). ``overwrite``
     replaces an existing journal at ``journal_path`` instead of refusing.
 
-    The store is opened for the venue's account (:meth:`pyrt.store.Store.open_for`): a store
+    The store is opened for the venue's account (:meth:`pyrt.persistence.store.Store.open_for`): a store
     of another account (the embedded venue is a fresh one every run) is moved aside and a
     fresh one started, so a run never recovers positions from an account it is not trading.
 
     Raises:
         pyrt.errors.ConfigError: the venue cannot be used as configured (missing keys …).
-        pyrt.control.ControlError: another run serves this data_dir's control socket.
+        pyrt.control.server.ControlError: another run serves this data_dir's control socket.
         pyrt.errors.JournalError: the journal cannot be created.
         pyrt.errors.SupervisionError: an actor crashed past the restart intensity.
     """

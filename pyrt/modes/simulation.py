@@ -10,9 +10,9 @@ from typing import Final
 import trio
 import trio.testing
 
-from ..clock import VirtualClock, make_rng, seed_trio_scheduler
 from ..config import PyrtConfig, config_to_dict
-from ..journal import JournalWriter
+from ..runtime.clock import VirtualClock, make_rng, seed_trio_scheduler
+from ..runtime.journal import JournalWriter
 from ..strategy import Strategy
 from ..venues.sim.venue import SimVenue
 from .live import pyrt_version

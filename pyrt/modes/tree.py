@@ -12,21 +12,12 @@ from typing import Final, final
 import attrs
 import trio
 
-from ..actors.base import Actor, ActorContext
-from ..actors.control import ControlActor
-from ..actors.execution import ExecutionActor
-from ..actors.market_data import MarketDataActor
-from ..actors.reconciler import ReconcilerActor
-from ..actors.recorder import RecorderActor
-from ..actors.risk import RiskActor
-from ..actors.signal import SignalActor
-from ..actors.store import StoreActor
-from ..bars import parse_timeframe
-from ..bus import BlockingEdge, Bus, find_blocking_cycle
-from ..clock import Clock
 from ..config import PyrtConfig
-from ..control import ControlRequest
-from ..journal import JournalWriter
+from ..control.actor import ControlActor
+from ..control.server import ControlRequest
+from ..execution.actor import ExecutionActor
+from ..marketdata.actor import MarketDataActor
+from ..marketdata.bars import parse_timeframe
 from ..messages import (
     CONTROL_COMMANDS,
     OPERATOR,
@@ -47,11 +38,20 @@ from ..messages import (
     TradeReceived,
     TradingStateChanged,
 )
-from ..portfolio import Portfolio, PositionView
-from ..risk import RiskEngine, RiskLimits
-from ..store import Store
+from ..persistence.actor import StoreActor
+from ..persistence.reconciler import ReconcilerActor
+from ..persistence.recorder import RecorderActor
+from ..persistence.store import Store
+from ..risk.actor import RiskActor
+from ..risk.engine import RiskEngine, RiskLimits
+from ..risk.portfolio import Portfolio, PositionView
+from ..runtime.actor import Actor, ActorContext
+from ..runtime.bus import BlockingEdge, Bus, find_blocking_cycle
+from ..runtime.clock import Clock
+from ..runtime.journal import JournalWriter
+from ..runtime.supervisor import ChildSpec, Strategy as RestartStrategy, Supervisor
 from ..strategy import Strategy, load_strategy
-from ..supervisor import ChildSpec, Strategy as RestartStrategy, Supervisor
+from ..strategy.actor import SignalActor
 from ..venues import Broker, MarketDataFeed
 
 __all__ = ["PUBLISHES", "RunStatus", "RunSummary", "TradingTree", "bar_timeframe"]
@@ -61,7 +61,7 @@ logger = logging.getLogger(__name__)
 #: The exact topics each part of the tree publishes: every actor by its name, and ``tree`` for
 #: the tree itself (supervisor events, forwarded operator commands). With the subscriptions on
 #: the bus this gives the graph of ``block`` edges, which must have no cycle (see
-#: :func:`pyrt.bus.find_blocking_cycle`; ``tests/unit/test_tree_graph.py`` also checks, by
+#: :func:`pyrt.runtime.bus.find_blocking_cycle`; ``tests/unit/test_tree_graph.py`` also checks, by
 #: running the tree, that nobody publishes a topic missing here).
 PUBLISHES: Final[Mapping[str, frozenset[str]]] = {
     "tree": frozenset({SupervisorEvent.TOPIC, Heartbeat.TOPIC, ControlCommand.TOPIC}),

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Final, TypeVar, Union, get_args, get_origin
 
 import attrs
 
-from ..bars import parse_timeframe
 from ..errors import ConfigError
+from ..marketdata.bars import parse_timeframe
 
 if TYPE_CHECKING:
     from collections.abc import Callable

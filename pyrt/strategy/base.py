@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, ClassVar, Final, Self, TypeVar, TypeVarTuple, 
 
 import attrs
 
-from ..bars import parse_timeframe
-from ..book import BookManager, OrderBook
+from ..marketdata.bars import parse_timeframe
+from ..marketdata.book import BookManager, OrderBook
 from ..messages import (
     BarReceived,
     BookReceived,

@@ -7,8 +7,8 @@ from typing import Final, final
 
 import attrs
 
-from ..book import BookMode
 from ..indicators import EMA
+from ..marketdata.book import BookMode
 from ..messages import BookReceived, QuoteReceived
 from ._params import StrategyParams, param
 from .base import Strategy
@@ -43,7 +43,7 @@ class BookImbalance(Strategy):
 
     After every book update of a symbol (a quote for an L1 book: stocks on Alpaca; a book frame
     for an L2 book: crypto), the imbalance over ``levels`` levels from
-    :meth:`pyrt.book.OrderBook.imbalance` is smoothed by an EMA of ``smoothing`` updates; then:
+    :meth:`pyrt.marketdata.book.OrderBook.imbalance` is smoothed by an EMA of ``smoothing`` updates; then:
 
     - smoothed imbalance ``> threshold``: hold ``+quantity``.
     - smoothed imbalance ``< -threshold``: hold ``-quantity`` if ``allow_short``, else nothing.

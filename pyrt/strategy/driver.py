@@ -22,7 +22,7 @@ from ..messages import (
 from .base import IntentOutcome, Outcome, Strategy
 
 if TYPE_CHECKING:
-    from ..risk import OpenOrderView
+    from ..risk.engine import OpenOrderView
 
 __all__ = ["StrategyDriver"]
 

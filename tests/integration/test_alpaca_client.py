@@ -17,11 +17,8 @@ import pytest
 import trio
 import trio.testing
 
-from pyrt.actors.base import ActorContext
-from pyrt.actors.execution import ExecutionActor
-from pyrt.bus import Bus
-from pyrt.clock import VirtualClock, WallClock
 from pyrt.errors import RateLimited, TransportError, VenueRejected, VenueUnavailable
+from pyrt.execution.actor import ExecutionActor
 from pyrt.messages import (
     Message,
     OrderAccepted,
@@ -37,6 +34,9 @@ from pyrt.messages import (
     TimeInForce,
     TradeReceived,
 )
+from pyrt.runtime.actor import ActorContext
+from pyrt.runtime.bus import Bus
+from pyrt.runtime.clock import VirtualClock, WallClock
 from pyrt.venues.alpaca import AlpacaBroker, AlpacaFeed, open_alpaca_venue
 from pyrt.venues.local import LocalVenue, VenueFaults, WsFault
 from tests.integration.conftest import start_venue

@@ -12,10 +12,8 @@ from collections.abc import Callable
 import httpx
 import trio
 
-from pyrt.actors.base import ActorContext
-from pyrt.actors.execution import ExecutionActor
-from pyrt.bus import Bus
-from pyrt.clock import WallClock
+from pyrt.execution.actor import ExecutionActor
+from pyrt.execution.orders import OrderState, OrderTracker
 from pyrt.messages import (
     Message,
     OrderAccepted,
@@ -29,7 +27,9 @@ from pyrt.messages import (
     SignalGenerated,
     TimeInForce,
 )
-from pyrt.orders import OrderState, OrderTracker
+from pyrt.runtime.actor import ActorContext
+from pyrt.runtime.bus import Bus
+from pyrt.runtime.clock import WallClock
 from pyrt.venues.local import LocalVenue
 from tests.integration.test_alpaca_client import (
     GUARD_SECONDS,

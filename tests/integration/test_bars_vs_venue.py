@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import pytest
 import trio
 
-from pyrt.bars import BarAggregator
-from pyrt.clock import WallClock
+from pyrt.marketdata.bars import BarAggregator
 from pyrt.messages import BarReceived, Message, TradeReceived
+from pyrt.runtime.clock import WallClock
 from pyrt.venues.alpaca import AlpacaFeed
 from tests.integration.conftest import start_venue
 

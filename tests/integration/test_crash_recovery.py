@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pyrt.store import Store
+from pyrt.persistence.store import Store
 
 PYRT = [sys.executable, "-m", "pyrt"]
 KEY, SECRET = "PKCRASHTEST1", "crash-secret"

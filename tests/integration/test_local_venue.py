@@ -17,7 +17,7 @@ import trio
 import trio.testing
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
-from pyrt.clock import VirtualClock
+from pyrt.runtime.clock import VirtualClock
 from pyrt.venues.local import LocalVenue, VenueFaults, WsFault
 from tests.integration.conftest import start_venue
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pyrt.journal import JournalReader
 from pyrt.messages import SignalGenerated
+from pyrt.runtime.journal import JournalReader
 
 PYRT = [sys.executable, "-m", "pyrt"]
 

@@ -7,7 +7,7 @@ import math
 import pytest
 from hypothesis import given, strategies as st
 
-from pyrt.book import BookUpdateResult, OrderBook
+from pyrt.marketdata.book import BookUpdateResult, OrderBook
 from pyrt.messages import BookLevel, BookReceived, Side
 
 Model = dict[float, float]

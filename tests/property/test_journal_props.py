@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
-from pyrt.journal import (
+from pyrt.messages import Message, decode
+from pyrt.runtime.journal import (
     MAGIC,
     RECORD_HEADER_SIZE,
     Durability,
@@ -17,7 +18,6 @@ from pyrt.journal import (
     iter_json_lines,
     truncate_torn_tail,
 )
-from pyrt.messages import Message, decode
 from tests.strategies import any_message
 
 pytestmark = pytest.mark.slow  # each test runs 50-100 examples, each writing and fsyncing files

@@ -27,8 +27,7 @@ from hypothesis.stateful import (
 )
 
 from pyrt.messages import OrderFilled, OrderType, RiskApproved, RiskRejected, Side, SignalGenerated
-from pyrt.portfolio import Portfolio
-from pyrt.risk import (
+from pyrt.risk.engine import (
     INVALID_INPUT,
     MAX_DAILY_LOSS,
     NO_PRICE,
@@ -41,6 +40,7 @@ from pyrt.risk import (
     TradingStateChange,
     client_order_id_for,
 )
+from pyrt.risk.portfolio import Portfolio
 
 NS = 1_000_000_000
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")

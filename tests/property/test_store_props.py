@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
+from pyrt.execution.orders import AnomalyKind, OrderTracker, TrackerInput
 from pyrt.messages import (
     OrderAccepted,
     OrderCanceled,
@@ -19,9 +20,8 @@ from pyrt.messages import (
     SignalGenerated,
     TimeInForce,
 )
-from pyrt.orders import AnomalyKind, OrderTracker, TrackerInput
-from pyrt.portfolio import Portfolio
-from pyrt.store import Store
+from pyrt.persistence.store import Store
+from pyrt.risk.portfolio import Portfolio
 
 SYMBOLS = ("AAA", "BBB", "BTC/USD")
 # Creating a store costs a few fsyncs (~10 ms each on a VM disk); on tmpfs they are free, so a

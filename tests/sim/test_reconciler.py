@@ -7,11 +7,11 @@ from pathlib import Path
 import trio
 import trio.testing
 
-from pyrt.clock import VirtualClock, make_rng
 from pyrt.config import load_config
-from pyrt.journal import JournalReader, JournalWriter
 from pyrt.messages import ControlCommand, OrderSubmitted, OrderType, Side, TimeInForce, TradingStateChanged
 from pyrt.modes.tree import TradingTree
+from pyrt.runtime.clock import VirtualClock, make_rng
+from pyrt.runtime.journal import JournalReader, JournalWriter
 from pyrt.venues.sim.venue import SimVenue
 
 START_NS = 1_767_312_000 * 1_000_000_000

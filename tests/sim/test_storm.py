@@ -17,9 +17,7 @@ import pytest
 import trio
 import trio.testing
 
-from pyrt.clock import VirtualClock, make_rng, seed_trio_scheduler
 from pyrt.config import load_config
-from pyrt.journal import JournalReader, JournalWriter
 from pyrt.messages import (
     Message,
     OrderCanceled,
@@ -30,6 +28,8 @@ from pyrt.messages import (
 )
 from pyrt.modes.simulation import DEFAULT_START_NS
 from pyrt.modes.tree import TradingTree
+from pyrt.runtime.clock import VirtualClock, make_rng, seed_trio_scheduler
+from pyrt.runtime.journal import JournalReader, JournalWriter
 from pyrt.venues.sim import SimFaults
 from pyrt.venues.sim.venue import SimVenue
 

@@ -8,9 +8,9 @@ import pytest
 
 from pyrt.config import load_config
 from pyrt.errors import SupervisionError
-from pyrt.journal import JournalReader
 from pyrt.messages import BarReceived, OrderFilled, SignalGenerated, SupervisorEvent, SupervisorEventKind
 from pyrt.modes.simulation import run_simulation
+from pyrt.runtime.journal import JournalReader
 from pyrt.strategy import SmaCrossover
 
 

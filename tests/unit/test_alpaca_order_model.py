@@ -1,7 +1,7 @@
 """Alpaca's order model as the real API sends it (#8 §4): statuses, replaces, notional, unsupported.
 
 Wire dicts are decoded directly and fed through the :class:`OrderUpdateMapper`; what it emits is
-then applied to a real :class:`pyrt.orders.OrderTracker`, so the tests check what pyrt ends up
+then applied to a real :class:`pyrt.execution.orders.OrderTracker`, so the tests check what pyrt ends up
 believing, not only which messages came out.
 """
 
@@ -15,8 +15,8 @@ import httpx
 import orjson
 import pytest
 
-from pyrt.clock import VirtualClock
 from pyrt.errors import DecodeError
+from pyrt.execution.orders import OrderState, OrderTracker
 from pyrt.messages import (
     Message,
     OrderAccepted,
@@ -27,10 +27,10 @@ from pyrt.messages import (
     Side,
     TimeInForce,
 )
-from pyrt.modes.recovery import recover
-from pyrt.orders import OrderState, OrderTracker
-from pyrt.reconcile import reconcile
-from pyrt.store import Store, StoredOrder
+from pyrt.persistence.reconcile import reconcile
+from pyrt.persistence.recovery import recover
+from pyrt.persistence.store import Store, StoredOrder
+from pyrt.runtime.clock import VirtualClock
 from pyrt.venues.alpaca import AlpacaBroker, UnsupportedOrder
 from pyrt.venues.alpaca._updates import OrderUpdateMapper
 from pyrt.venues.alpaca._wire import account_from_wire, order_from_wire

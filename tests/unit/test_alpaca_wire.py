@@ -18,7 +18,6 @@ import pytest
 import trio
 import trio.testing
 
-from pyrt.clock import VirtualClock
 from pyrt.errors import DecodeError, RateLimited, TransportError, VenueRejected, VenueUnavailable
 from pyrt.messages import (
     BarReceived,
@@ -36,6 +35,7 @@ from pyrt.messages import (
     TimeInForce,
     TradeReceived,
 )
+from pyrt.runtime.clock import VirtualClock
 from pyrt.venues import Broker, Emit, MarketDataFeed, alpaca
 from pyrt.venues.alpaca import AlpacaBroker, AlpacaFeed, alpaca_endpoints
 from pyrt.venues.alpaca._backoff import Backoff, TokenBucket

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyrt.bars import BarAggregator, parse_timeframe
+from pyrt.marketdata.bars import BarAggregator, parse_timeframe
 from pyrt.messages import TradeReceived
 from tests.datafiles import DATA
 
@@ -133,7 +133,7 @@ def load_minute_bars() -> list:
 
 @pytest.mark.parametrize("target", ["5m", "15m", "1h", "1d"])
 def test_resampling_real_minute_bars_matches_an_independent_grouping(target: str) -> None:
-    from pyrt.bars import BarResampler
+    from pyrt.marketdata.bars import BarResampler
 
     bars = load_minute_bars()
     width = parse_timeframe(target)
@@ -158,7 +158,7 @@ def test_resampling_real_minute_bars_matches_an_independent_grouping(target: str
 
 
 def test_resampled_bar_is_emitted_when_the_bar_ending_its_window_arrives() -> None:
-    from pyrt.bars import BarResampler
+    from pyrt.marketdata.bars import BarResampler
     from pyrt.messages import BarReceived
 
     def minute(m: int, price: float) -> BarReceived:
@@ -182,7 +182,7 @@ def test_resampled_bar_is_emitted_when_the_bar_ending_its_window_arrives() -> No
 
 
 def test_resampler_rejects_targets_that_are_not_multiples() -> None:
-    from pyrt.bars import BarResampler
+    from pyrt.marketdata.bars import BarResampler
 
     with pytest.raises(ValueError, match="whole multiple"):
         BarResampler("1m", ["90s"])
@@ -206,7 +206,7 @@ def test_M11_trade_whose_notional_overflows_is_counted_not_applied_and_nothing_r
 
 
 def test_M11_resampler_refuses_a_bar_whose_sums_would_overflow() -> None:
-    from pyrt.bars import BarResampler
+    from pyrt.marketdata.bars import BarResampler
     from pyrt.messages import BarReceived
 
     def bar(minute: int, price: float, volume: float) -> BarReceived:

@@ -4,8 +4,8 @@ from collections.abc import Sequence
 
 import pytest
 
-import pyrt.book
-from pyrt.book import BookManager, BookMode, BookStatistics, BookUpdateResult, OrderBook
+import pyrt.marketdata.book
+from pyrt.marketdata.book import BookManager, BookMode, BookStatistics, BookUpdateResult, OrderBook
 from pyrt.messages import BookLevel, BookReceived, QuoteReceived, Side, TradeReceived
 
 APPLIED = BookUpdateResult.APPLIED
@@ -476,11 +476,15 @@ def test_manager_rejects_other_messages() -> None:
 
 
 def test_all_lists_exactly_the_public_names_sorted() -> None:
-    public = {name for name, value in vars(pyrt.book).items() if isinstance(value, type) and name[0] != "_"}
+    public = {
+        name
+        for name, value in vars(pyrt.marketdata.book).items()
+        if isinstance(value, type) and name[0] != "_"
+    }
     imported = {"BookLevel", "BookReceived", "QuoteReceived", "Side"}
 
-    assert pyrt.book.__all__ == sorted(pyrt.book.__all__)
-    assert set(pyrt.book.__all__) == public - imported
+    assert pyrt.marketdata.book.__all__ == sorted(pyrt.marketdata.book.__all__)
+    assert set(pyrt.marketdata.book.__all__) == public - imported
 
 
 def test_M9_a_crossed_quote_is_kept_and_flags_the_book_so_nothing_prices_off_it() -> None:

@@ -4,8 +4,8 @@ import pytest
 import trio
 import trio.testing
 
-from pyrt.bus import FEEDBACK_WARN_DEPTH, Bus, Policy
 from pyrt.messages import OrderFilled, QuoteReceived, Side, TradeReceived
+from pyrt.runtime.bus import FEEDBACK_WARN_DEPTH, Bus, Policy
 
 
 def trade(i: int, symbol: str = "AAPL") -> TradeReceived:

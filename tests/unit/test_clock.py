@@ -5,7 +5,7 @@ import random
 import trio
 import trio.testing
 
-from pyrt.clock import VirtualClock, WallClock, make_rng, seed_trio_scheduler
+from pyrt.runtime.clock import VirtualClock, WallClock, make_rng, seed_trio_scheduler
 
 
 def test_trio_scheduler_rng_is_where_seed_trio_scheduler_expects_it() -> None:

@@ -14,11 +14,8 @@ import pytest
 import trio
 import trio.testing
 
-from pyrt.actors.base import ActorContext
-from pyrt.actors.execution import ExecutionActor
-from pyrt.bus import Bus, Policy
-from pyrt.clock import VirtualClock
 from pyrt.errors import RateLimited, TransportError, VenueError, VenueUnavailable
+from pyrt.execution.actor import ExecutionActor
 from pyrt.messages import (
     ControlCommand,
     Message,
@@ -33,6 +30,9 @@ from pyrt.messages import (
     TimeInForce,
     TradingStateChanged,
 )
+from pyrt.runtime.actor import ActorContext
+from pyrt.runtime.bus import Bus, Policy
+from pyrt.runtime.clock import VirtualClock
 from pyrt.venues import Emit, VenueOrder
 
 START_NS = 1_767_312_000 * 1_000_000_000

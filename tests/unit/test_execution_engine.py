@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pyrt.errors import RateLimited, TransportError, VenueRejected, VenueUnavailable
-from pyrt.execution import STALE, Action, Cancel, ExecutionEngine, Lookup, Publish, Submit, Wait
+from pyrt.execution.engine import STALE, Action, Cancel, ExecutionEngine, Lookup, Publish, Submit, Wait
+from pyrt.execution.orders import OrderState, OrderTracker
 from pyrt.messages import (
     ControlCommand,
     Message,
@@ -21,7 +22,6 @@ from pyrt.messages import (
     TimeInForce,
     TradingStateChanged,
 )
-from pyrt.orders import OrderState, OrderTracker
 from pyrt.venues import VenueOrder
 
 NS = 1_000_000_000

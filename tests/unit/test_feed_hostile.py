@@ -19,11 +19,11 @@ import pytest
 import trio
 from trio_websocket import WebSocketConnection, WebSocketRequest, serve_websocket
 
-from pyrt.actors.base import ActorContext
-from pyrt.actors.market_data import MarketDataActor
-from pyrt.bus import Bus
-from pyrt.clock import WallClock
+from pyrt.marketdata.actor import MarketDataActor
 from pyrt.messages import BarReceived, Message, QuoteReceived, TradeReceived
+from pyrt.runtime.actor import ActorContext
+from pyrt.runtime.bus import Bus
+from pyrt.runtime.clock import WallClock
 from pyrt.venues.alpaca import AlpacaFeed
 
 GUARD_SECONDS = 15.0
@@ -189,7 +189,7 @@ async def test_M13_hostile_frames_through_the_feed_leave_the_actor_running_and_b
     feed_stats = feed.statistics()
     assert feed_stats.frames_skipped == {"too_deep": 3, "oversized": 2}
     assert (feed_stats.connects, feed_stats.disconnects, server.sessions) == (1, 0, 1)
-    refusals = [r for r in caplog.records if r.name == "pyrt.screen"]
+    refusals = [r for r in caplog.records if r.name == "pyrt.marketdata.screen"]
     assert 1 <= len(refusals) <= 7  # one per reason at most in a 10 s log interval, not one per item
 
 

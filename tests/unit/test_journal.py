@@ -11,21 +11,6 @@ import orjson
 import pytest
 
 from pyrt.errors import DecodeError, JournalError
-from pyrt.journal import (
-    FORMAT_VERSION,
-    MAGIC,
-    MAX_RECORD_BYTES,
-    RECORD_HEADER_SIZE,
-    Durability,
-    JournalReader,
-    JournalStatistics,
-    JournalWriter,
-    RecordKind,
-    TornTail,
-    TornTailReason,
-    iter_json_lines,
-    truncate_torn_tail,
-)
 from pyrt.messages import (
     BarReceived,
     BookLevel,
@@ -49,6 +34,21 @@ from pyrt.messages import (
     TradeReceived,
     decode,
     encode,
+)
+from pyrt.runtime.journal import (
+    FORMAT_VERSION,
+    MAGIC,
+    MAX_RECORD_BYTES,
+    RECORD_HEADER_SIZE,
+    Durability,
+    JournalReader,
+    JournalStatistics,
+    JournalWriter,
+    RecordKind,
+    TornTail,
+    TornTailReason,
+    iter_json_lines,
+    truncate_torn_tail,
 )
 
 METADATA = {"seed": 42, "version": "0.1.0", "config": {"symbols": ["AAPL", "BTC/USD"], "max_order": 10.5}}

@@ -7,9 +7,9 @@ import logging
 import pytest
 import trio
 
-from pyrt.clock import WallClock
 from pyrt.config import load_config
 from pyrt.modes.live import open_live_venue, warn_reserved_keys
+from pyrt.runtime.clock import WallClock
 
 ENV = {"APCA_API_KEY_ID": "PKTEST", "APCA_API_SECRET_KEY": "not-a-real-secret"}
 

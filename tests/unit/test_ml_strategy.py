@@ -279,8 +279,8 @@ def test_a_joblib_model_file_gives_the_same_signals_as_the_model_object(
 def test_the_model_strategy_trades_in_a_simulation(
     orcl: list[BarReceived], features: np.ndarray, tmp_path: Path
 ) -> None:
-    from pyrt.journal import JournalReader
     from pyrt.modes.simulation import run_simulation
+    from pyrt.runtime.journal import JournalReader
 
     model = fit_small_model(features, orcl)
     config = load_config(None, overrides={"strategy.name": "ml"})

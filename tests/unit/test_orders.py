@@ -6,6 +6,7 @@ from typing import Any
 import attrs
 import pytest
 
+from pyrt.execution.orders import AnomalyKind, OrderAnomaly, OrderState, OrderTracker, TrackerInput
 from pyrt.messages import (
     OrderAccepted,
     OrderCanceled,
@@ -18,7 +19,6 @@ from pyrt.messages import (
     SignalGenerated,
     TimeInForce,
 )
-from pyrt.orders import AnomalyKind, OrderAnomaly, OrderState, OrderTracker, TrackerInput
 
 COID = "pyrt-s1"
 _n = itertools.count(1)

@@ -7,7 +7,7 @@ import attrs
 import pytest
 
 from pyrt.messages import OrderFilled, Side
-from pyrt.portfolio import Portfolio, PositionView
+from pyrt.risk.portfolio import Portfolio, PositionView
 
 _ids = itertools.count()
 

@@ -7,11 +7,11 @@ quote's mid.
 
 from __future__ import annotations
 
-from pyrt.actors.execution import ExecutionActor
-from pyrt.actors.risk import RiskActor
+from pyrt.execution.actor import ExecutionActor
 from pyrt.messages import QuoteReceived
-from pyrt.portfolio import Portfolio
-from pyrt.risk import RiskEngine, RiskLimits
+from pyrt.risk.actor import RiskActor
+from pyrt.risk.engine import RiskEngine, RiskLimits
+from pyrt.risk.portfolio import Portfolio
 from pyrt.strategy import Strategy
 
 NOW = 1_700_000_000 * 1_000_000_000

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from pyrt.execution.orders import OrderState, OrderTracker
 from pyrt.messages import (
     OrderAccepted,
     OrderCanceled,
@@ -17,9 +18,8 @@ from pyrt.messages import (
     SignalGenerated,
     TimeInForce,
 )
-from pyrt.orders import OrderState, OrderTracker
-from pyrt.reconcile import PositionMismatch, ReconcileReport, SessionCheck, reconcile
-from pyrt.store import Store, StoredOrder
+from pyrt.persistence.reconcile import PositionMismatch, ReconcileReport, SessionCheck, reconcile
+from pyrt.persistence.store import Store, StoredOrder
 from pyrt.venues import VenueOrder, VenuePosition
 
 NOW = 1_000_000

@@ -8,8 +8,7 @@ import attrs
 import pytest
 
 from pyrt.messages import OrderFilled, OrderType, RiskApproved, RiskRejected, Side, SignalGenerated
-from pyrt.portfolio import Portfolio
-from pyrt.risk import (
+from pyrt.risk.engine import (
     BUYING_POWER,
     DUPLICATE_SIGNAL,
     INVALID_INPUT,
@@ -36,6 +35,7 @@ from pyrt.risk import (
     TradingStateChange,
     client_order_id_for,
 )
+from pyrt.risk.portfolio import Portfolio
 
 NOW = 1_700_000_000_000_000_000
 _ids = itertools.count()
@@ -891,7 +891,7 @@ def test_default_config_limits_pass_the_sma_demo_order_flow():
 
 @attrs.frozen(kw_only=True)
 class VenueOrder:
-    """What restore_open_orders reads (pyrt.orders.OrderView has these and more)."""
+    """What restore_open_orders reads (pyrt.execution.orders.OrderView has these and more)."""
 
     client_order_id: str
     symbol: str = "AAPL"

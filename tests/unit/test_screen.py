@@ -7,8 +7,8 @@ import logging
 import pytest
 from hypothesis import given, strategies as st
 
+from pyrt.marketdata.screen import MarketDataScreen
 from pyrt.messages import BarReceived, BookLevel, BookReceived, Message, QuoteReceived, TradeReceived
-from pyrt.screen import MarketDataScreen
 
 NS = 1_000_000_000
 NOW = 1_765_000_000 * NS
@@ -165,7 +165,7 @@ def test_M9_crossed_and_one_sided_quotes_pass_flagged_and_do_not_move_the_refere
 def test_M12_refusals_are_logged_once_per_interval_per_reason_with_a_tally(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="pyrt.screen")
+    caplog.set_level(logging.WARNING, logger="pyrt.marketdata.screen")
     screen = MarketDataScreen(["AAPL"], log_interval=10.0)
 
     screen.screen([trade(symbol="ZZZZ")] * 500 + [trade(ts=0)] * 500, NOW)

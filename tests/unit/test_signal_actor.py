@@ -11,10 +11,6 @@ import pytest
 import trio
 import trio.testing
 
-from pyrt.actors.base import ActorContext
-from pyrt.actors.signal import SignalActor
-from pyrt.bus import Bus, Subscription
-from pyrt.clock import VirtualClock
 from pyrt.messages import (
     BarReceived,
     BookLevel,
@@ -28,8 +24,12 @@ from pyrt.messages import (
     Side,
     SignalGenerated,
 )
+from pyrt.runtime.actor import ActorContext
+from pyrt.runtime.bus import Bus, Subscription
+from pyrt.runtime.clock import VirtualClock
+from pyrt.runtime.supervisor import ChildSpec, Supervisor
 from pyrt.strategy import SmaCrossover, Strategy
-from pyrt.supervisor import ChildSpec, Supervisor
+from pyrt.strategy.actor import SignalActor
 
 START_NS = 1_700_000_000 * 1_000_000_000
 
@@ -395,7 +395,7 @@ async def test_a_started_strategy_takes_over_the_orders_still_working(
     # After a restart (of the strategy or of pyrt) an order sent by the previous instance is still
     # working: the fresh strategy counts it as an intent, so it neither decides again on AAPL nor
     # misses the fill
-    from pyrt.risk import OpenOrderView
+    from pyrt.risk.engine import OpenOrderView
 
     working = OpenOrderView(
         client_order_id="old-1", symbol="AAPL", side=Side.BUY, quantity=10.0, remaining=6.0, price=10.0

@@ -7,7 +7,6 @@ import pytest
 import trio
 import trio.testing
 
-from pyrt.clock import VirtualClock
 from pyrt.errors import ConfigError, RateLimited, TransportError, VenueRejected, VenueUnavailable
 from pyrt.messages import (
     Message,
@@ -22,6 +21,7 @@ from pyrt.messages import (
     TradeReceived,
     encode,
 )
+from pyrt.runtime.clock import VirtualClock
 from pyrt.venues import Broker, MarketDataFeed
 from pyrt.venues.sim import SimFaults, SimVenue
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import pyrt
+from pyrt.execution.orders import OrderState, OrderTracker
 from pyrt.messages import (
     Heartbeat,
     Message,
@@ -30,8 +31,7 @@ from pyrt.messages import (
     TimeInForce,
     encode,
 )
-from pyrt.orders import OrderState, OrderTracker
-from pyrt.store import SCHEMA_VERSION, Store, StoredPosition, StoreError, StoreOwner
+from pyrt.persistence.store import SCHEMA_VERSION, Store, StoredPosition, StoreError, StoreOwner
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -403,7 +403,7 @@ def test_record_many_failing_midway_records_nothing(store: Store, monkeypatch: p
             raise RuntimeError("boom")
         return encode(msg)
 
-    monkeypatch.setattr("pyrt.store.encode", failing_encode)
+    monkeypatch.setattr("pyrt.persistence.store.encode", failing_encode)
 
     with pytest.raises(RuntimeError, match=r"^boom$"):
         store.record_many([approved("a"), submitted("a"), accepted("a")])
@@ -479,7 +479,7 @@ def test_trading_state_is_the_latest_recorded(store: Store) -> None:
 
 
 def test_trading_state_enum_is_stored_as_its_value(store: Store) -> None:
-    from pyrt.risk import TradingState
+    from pyrt.risk.engine import TradingState
 
     store.record_trading_state(TradingState.HALTED, "operator", 1)
 
@@ -553,7 +553,7 @@ _WRITER = textwrap.dedent(
     """
     import os, sys
     from pyrt.messages import OrderFilled, Side
-    from pyrt.store import Store
+    from pyrt.persistence.store import Store
 
     store = Store.open(sys.argv[1])
     store.begin_run(ts_ns=1)

@@ -8,9 +8,9 @@ import attrs
 import numpy as np
 import pytest
 
-from pyrt.book import BookMode
 from pyrt.errors import ConfigError
 from pyrt.indicators import RSI, BollingerBands, rsi
+from pyrt.marketdata.book import BookMode
 from pyrt.messages import (
     BarReceived,
     BookLevel,

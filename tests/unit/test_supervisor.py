@@ -7,10 +7,10 @@ import pytest
 import trio
 import trio.testing
 
-from pyrt.clock import VirtualClock
 from pyrt.errors import SupervisionError
 from pyrt.messages import Heartbeat, Message, SupervisorEvent, SupervisorEventKind as Kind
-from pyrt.supervisor import (
+from pyrt.runtime.clock import VirtualClock
+from pyrt.runtime.supervisor import (
     ChildSpec,
     ChildStatistics,
     Restart,

@@ -18,14 +18,14 @@ import pytest
 import trio
 import trio.testing
 
-from pyrt.bus import BlockingEdge, Bus, Policy, blocking_edges, find_blocking_cycle
-from pyrt.clock import VirtualClock, make_rng
 from pyrt.config import load_config
-from pyrt.journal import JournalWriter
 from pyrt.messages import Message, OrderFilled, TradeReceived
 from pyrt.modes.simulation import DEFAULT_START_NS
 from pyrt.modes.tree import PUBLISHES, RunStatus, TradingTree
-from pyrt.store import Store
+from pyrt.persistence.store import Store
+from pyrt.runtime.bus import BlockingEdge, Bus, Policy, blocking_edges, find_blocking_cycle
+from pyrt.runtime.clock import VirtualClock, make_rng
+from pyrt.runtime.journal import JournalWriter
 from pyrt.venues.sim.venue import SimVenue
 
 CHILD_TASK_PREFIX = "pyrt/"  # the supervisor names each child's task "<supervisor>/<child>"

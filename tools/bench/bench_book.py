@@ -26,7 +26,7 @@ import statistics
 import time
 import tracemalloc
 
-from pyrt.book import BookManager
+from pyrt.marketdata.book import BookManager
 from pyrt.messages import BookLevel, BookReceived
 
 SYMBOLS = 10

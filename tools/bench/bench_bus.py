@@ -20,8 +20,8 @@ import time
 
 import trio
 
-from pyrt.bus import DEFAULT_BUFFER, Bus
 from pyrt.messages import TradeReceived
+from pyrt.runtime.bus import DEFAULT_BUFFER, Bus
 
 
 def make_messages(n: int, seed: int) -> list[TradeReceived]:

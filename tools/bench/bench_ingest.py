@@ -8,7 +8,7 @@ tick (a few messages every tick_interval), far below what this measures.
 
 In this process, :class:`pyrt.venues.alpaca.AlpacaFeed` connects, decodes every frame into ONE
 batch of :class:`~pyrt.messages.TradeReceived`/:class:`~pyrt.messages.QuoteReceived` and
-publishes it on a :class:`pyrt.bus.Bus`, where one subscriber task counts messages. The rate is
+publishes it on a :class:`pyrt.runtime.bus.Bus`, where one subscriber task counts messages. The rate is
 counted from the first batch to the last.
 
 Baseline in the same run: ``decode_only``, the feed's own ``decode_frame`` over the same frames
@@ -38,8 +38,8 @@ import orjson
 import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
 
-from pyrt.bus import Bus
-from pyrt.clock import WallClock
+from pyrt.runtime.bus import Bus
+from pyrt.runtime.clock import WallClock
 from pyrt.venues.alpaca import AlpacaFeed
 
 SYMBOLS = ("AAPL", "MSFT", "NVDA", "SPY", "QQQ", "AMD", "TSLA", "AMZN", "META", "GOOG")

@@ -24,8 +24,8 @@ import time
 import zlib
 from pathlib import Path
 
-from pyrt.journal import Durability, JournalWriter
 from pyrt.messages import Message, QuoteReceived, TradeReceived, encode
+from pyrt.runtime.journal import Durability, JournalWriter
 
 SYMBOLS = ("AAPL", "MSFT", "NVDA", "SPY", "BTC/USD", "ETH/USD")
 

@@ -28,12 +28,12 @@ import time
 import trio
 import trio.testing
 
-from pyrt.actors.base import ActorContext
-from pyrt.actors.signal import SignalActor
-from pyrt.bus import Bus
-from pyrt.clock import WallClock
 from pyrt.messages import BarReceived, SignalGenerated
+from pyrt.runtime.actor import ActorContext
+from pyrt.runtime.bus import Bus
+from pyrt.runtime.clock import WallClock
 from pyrt.strategy import SmaCrossover
+from pyrt.strategy.actor import SignalActor
 
 SYMBOLS = 10
 TIMEFRAME = "1s"

@@ -56,17 +56,17 @@ from trio_websocket import (
     serve_websocket,
 )
 
-from pyrt.actors.base import ActorContext
-from pyrt.actors.execution import ExecutionActor
-from pyrt.actors.market_data import MarketDataActor
-from pyrt.actors.risk import RiskActor
-from pyrt.actors.signal import SignalActor
-from pyrt.bus import Bus
-from pyrt.clock import WallClock
+from pyrt.execution.actor import ExecutionActor
+from pyrt.marketdata.actor import MarketDataActor
 from pyrt.messages import OrderSubmitted, OrderType, QuoteReceived, Side, TimeInForce
-from pyrt.portfolio import Portfolio
-from pyrt.risk import RiskEngine, RiskLimits
+from pyrt.risk.actor import RiskActor
+from pyrt.risk.engine import RiskEngine, RiskLimits
+from pyrt.risk.portfolio import Portfolio
+from pyrt.runtime.actor import ActorContext
+from pyrt.runtime.bus import Bus
+from pyrt.runtime.clock import WallClock
 from pyrt.strategy import Strategy
+from pyrt.strategy.actor import SignalActor
 from pyrt.venues.alpaca import AlpacaBroker, AlpacaFeed
 
 SYMBOL = "AAPL"

@@ -9,7 +9,7 @@ from typing import Final, final
 import attrs
 import trio
 
-from ...clock import Clock
+from ...runtime.clock import Clock
 
 #: Share of the 60 s window the token bucket may spend as a burst (see :class:`TokenBucket`).
 BURST_DIVISOR: Final = 20

@@ -17,7 +17,6 @@ import orjson
 import trio
 import trio_websocket
 
-from ...clock import NS_PER_SECOND, Clock
 from ...errors import (
     DecodeError,
     RateLimited,
@@ -27,6 +26,7 @@ from ...errors import (
     VenueUnavailable,
 )
 from ...messages import Message, OrderSubmitted
+from ...runtime.clock import NS_PER_SECOND, Clock
 from .._protocols import AccountSnapshot, Emit, VenueOrder, VenuePosition
 from ._backoff import Backoff, TokenBucket
 from ._updates import OrderUpdateMapper

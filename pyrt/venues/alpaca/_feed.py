@@ -16,9 +16,9 @@ import orjson
 import trio
 import trio_websocket
 
-from ...clock import Clock
 from ...errors import VenueRejected
 from ...messages import Message
+from ...runtime.clock import Clock
 from .._protocols import Emit, MarketDataFeed
 from ._backoff import Backoff
 from ._wire import MALFORMED, OVERSIZED, TOO_DEEP, FrameDecoder, FrameTooDeep, loads_frame

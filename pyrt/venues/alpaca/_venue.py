@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from ...clock import Clock
+from ...runtime.clock import Clock
 from ._broker import AlpacaBroker
 from ._feed import AlpacaFeed, Channel, RoutedFeed
 

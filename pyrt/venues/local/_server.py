@@ -15,8 +15,8 @@ from typing import Final, final
 import attrs
 import trio
 
-from ...clock import Clock, WallClock
 from ...messages import QuoteReceived, TradeReceived
+from ...runtime.clock import Clock, WallClock
 from ..sim.engine import EngineEvent, MatchingEngine
 from ..sim.market import MarketSimulator
 from ._datastream import DataFeed, FeedSpec
@@ -101,7 +101,7 @@ class LocalVenue:
         tick_interval: seconds between market simulator steps.
         starting_cash: the account's cash at start.
         faults: faults to inject from the start; change them later through :attr:`faults`.
-        clock: time source (defaults to :class:`~pyrt.clock.WallClock`).
+        clock: time source (defaults to :class:`~pyrt.runtime.clock.WallClock`).
         bar_interval: bar length in seconds (60 = Alpaca's minute bars; tests use less).
         rate_limit: REST requests per minute per key; ``None`` disables the limit.
         auth_timeout: seconds a stream client has to authenticate.

@@ -37,7 +37,7 @@ from .engine import EngineEvent, EngineOrder, EngineRejected, MatchingEngine
 from .market import MarketSimulator
 
 if TYPE_CHECKING:
-    from ...clock import Clock
+    from ...runtime.clock import Clock
 
 __all__ = ["SimFaults", "SimVenue", "SimVenueStatistics"]
 

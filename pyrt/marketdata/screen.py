@@ -28,7 +28,7 @@ from typing import Any, Final, final
 
 import attrs
 
-from .messages import BarReceived, BookReceived, Message, QuoteReceived, TradeReceived
+from ..messages import BarReceived, BookReceived, Message, QuoteReceived, TradeReceived
 
 __all__ = ["MarketDataScreen", "ScreenStatistics"]
 

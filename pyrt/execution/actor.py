@@ -6,13 +6,13 @@ from typing import Final, final
 
 import trio
 
-from ..bus import Batch, Policy, Subscription
 from ..errors import VenueError
-from ..execution import Action, Cancel, ExecutionEngine, Lookup, Publish, Submit, Wait
 from ..messages import Message, OrderSubmitted, QuoteReceived, RiskApproved, TradingStateChanged
-from ..orders import OrderTracker
+from ..runtime.actor import ActorContext
+from ..runtime.bus import Batch, Policy, Subscription
 from ..venues import Broker, VenueOrder
-from .base import ActorContext
+from .engine import Action, Cancel, ExecutionEngine, Lookup, Publish, Submit, Wait
+from .orders import OrderTracker
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ _EXPIRY_MARGIN: Final = 0.001  # seconds past a deadline, so the engine sees it 
 class ExecutionActor:
     """Turns ``risk.approved`` into venue orders and venue updates into ``order.*``.
 
-    A thin trio shell over :class:`pyrt.execution.ExecutionEngine`, which decides everything —
+    A thin trio shell over :class:`pyrt.execution.engine.ExecutionEngine`, which decides everything —
     retries and backoff, the lookup before a resend after an ambiguous failure, staleness, the
     slippage guard, duplicate suppression, the halt on a contradicting fill — and returns it as
     actions. The actor performs them: each submit, lookup, timer and cancel runs in its own task,

@@ -3,7 +3,7 @@
 The risk manager's state must survive a crash: the actors hand every order and risk message
 to a :class:`Store` (one transaction per bus batch, :meth:`Store.record_many`), and the next
 start reads orders, fills and the last trading state back, then reconciles them with the venue
-(:mod:`pyrt.reconcile`).
+(:mod:`pyrt.persistence.reconcile`).
 
 Durability. The file is in WAL mode with ``synchronous=NORMAL`` by default: a transaction is
 in the WAL file once its commit returns, so a *process* crash (SIGKILL, ``os._exit``, an
@@ -15,14 +15,14 @@ NORMAL fsyncs the WAL at checkpoints rather than at every commit. Open with
 What is stored:
 
 - ``orders``: one row per ``client_order_id``, kept up to date by the same transitions as
-  :class:`pyrt.orders.OrderTracker` (the state spellings are :class:`pyrt.orders.OrderState`'s).
+  :class:`pyrt.execution.orders.OrderTracker` (the state spellings are :class:`pyrt.execution.orders.OrderState`'s).
 - ``fills``: every execution once; ``execution_id`` is UNIQUE, so a redelivered fill is a
   no-op (counted in :meth:`Store.statistics` and logged). A fill for an order the store does
   not know is kept all the same, since it moved a position at the venue (it is not counted
   into an order recorded after it). A fill that contradicts its order (symbol, side, venue id)
   or overfills it is kept as the venue reported it, and logged.
 - ``messages``: every recorded message that changed something, encoded with
-  :func:`pyrt.messages.encode`, in order, so an :class:`~pyrt.orders.OrderTracker` or a risk
+  :func:`pyrt.messages.encode`, in order, so an :class:`~pyrt.execution.orders.OrderTracker` or a risk
   engine can be rebuilt by feeding them back (:meth:`Store.messages`).
 - ``trading_states``: each trading state change (state, reason, time).
 - ``runs``: one row per run, with its start and (after a clean end) its end time; a run
@@ -56,8 +56,9 @@ from typing import Final, Literal, NamedTuple, final
 
 import attrs
 
-from .errors import StoreError
-from .messages import (
+from ..errors import StoreError
+from ..execution.orders import OrderState
+from ..messages import (
     Message,
     OrderAccepted,
     OrderCanceled,
@@ -71,8 +72,7 @@ from .messages import (
     decode,
     encode,
 )
-from .orders import OrderState
-from .portfolio import Portfolio
+from ..risk.portfolio import Portfolio
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -92,7 +92,7 @@ logger = logging.getLogger(__name__)
 SCHEMA_VERSION: Final = 2
 
 # A filled quantity within this fraction of the order's quantity is complete (float sums of
-# partial fills), as in pyrt.orders
+# partial fills), as in pyrt.execution.orders
 _FILL_TOLERANCE: Final = 1e-9
 
 _OPEN_STATES: Final = tuple(str(state) for state in OrderState if not state.is_terminal)
@@ -247,7 +247,7 @@ class StoredOrder:
 
 
 class StoredPosition(NamedTuple):
-    """A symbol's position recomputed from the recorded fills, as :class:`pyrt.portfolio.Portfolio` computes it."""
+    """A symbol's position recomputed from the recorded fills, as :class:`pyrt.risk.portfolio.Portfolio` computes it."""
 
     quantity: float
     """Signed quantity: positive long, negative short, 0 flat."""
@@ -263,7 +263,7 @@ class StoredTradingState:
     """One recorded trading state change."""
 
     state: str
-    """The state from then on (a :class:`pyrt.risk.TradingState` value: ``active`` …)."""
+    """The state from then on (a :class:`pyrt.risk.engine.TradingState` value: ``active`` …)."""
     reason: str
     """Why it changed."""
     ts_ns: int
@@ -771,7 +771,7 @@ class Store:
         """Record a trading state change in its own transaction.
 
         Args:
-            state: the new state, e.g. a :class:`pyrt.risk.TradingState` (stored as its value).
+            state: the new state, e.g. a :class:`pyrt.risk.engine.TradingState` (stored as its value).
             reason: why it changed.
             ts_ns: when it changed.
 
@@ -1039,7 +1039,7 @@ class Store:
     def messages(self) -> list[Message]:
         """Return every recorded message that changed the store, in recording order.
 
-        Feeding them to a fresh :class:`pyrt.orders.OrderTracker` (or the risk engine)
+        Feeding them to a fresh :class:`pyrt.execution.orders.OrderTracker` (or the risk engine)
         rebuilds its order state as it was at the last commit.
 
         Raises:
@@ -1057,7 +1057,7 @@ class Store:
         """Return every symbol's position recomputed from the recorded fills.
 
         Symbols that traded and are flat again are included (quantity 0). The arithmetic is
-        :class:`pyrt.portfolio.Portfolio`'s, fill by fill in recording order.
+        :class:`pyrt.risk.portfolio.Portfolio`'s, fill by fill in recording order.
         """
         portfolio = Portfolio(0.0)
         for fill in self.fills():

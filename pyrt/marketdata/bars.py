@@ -32,7 +32,7 @@ from typing import Final, final
 
 import attrs
 
-from .messages import BarReceived, TradeReceived
+from ..messages import BarReceived, TradeReceived
 
 __all__ = ["BarAggregator", "BarResampler", "BarStatistics", "parse_timeframe"]
 

@@ -7,7 +7,6 @@ from typing import final
 import attrs
 import trio
 
-from ..bus import Batch, Policy, Subscription
 from ..messages import (
     BarReceived,
     ControlCommand,
@@ -21,8 +20,9 @@ from ..messages import (
     TradeReceived,
     TradingStateChanged,
 )
-from ..risk import RiskEngine, TradingState
-from .base import ActorContext
+from ..runtime.actor import ActorContext
+from ..runtime.bus import Batch, Policy, Subscription
+from .engine import RiskEngine, TradingState
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from ..messages import (
     RiskApproved,
     TradingStateChanged,
 )
-from ..store import Store
-from .base import ActorContext
+from ..runtime.actor import ActorContext
+from .store import Store
 
 logger = logging.getLogger(__name__)
 

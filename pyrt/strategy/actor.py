@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, final
 
 import trio
 
-from ..bus import Batch, Policy, Subscription
 from ..messages import SignalGenerated
-from ..strategy import Strategy
-from ..strategy.driver import StrategyDriver
-from .base import ActorContext
+from ..runtime.actor import ActorContext
+from ..runtime.bus import Batch, Policy, Subscription
+from . import Strategy
+from .driver import StrategyDriver
 
 if TYPE_CHECKING:
-    from ..risk import OpenOrderView
+    from ..risk.engine import OpenOrderView
 
 logger = logging.getLogger(__name__)
 

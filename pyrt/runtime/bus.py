@@ -45,7 +45,7 @@ from typing import Final, TypeAlias, final
 import attrs
 import trio
 
-from .messages import Message
+from ..messages import Message
 
 __all__ = [
     "Batch",

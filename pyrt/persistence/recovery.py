@@ -3,7 +3,7 @@
 1. Read what the store recorded (orders, fills, trading state).
 2. Ask the venue for its open orders, for each of our open orders it did not list (by
    ``client_order_id``: it may have ended while we were down), and for its positions.
-3. :func:`pyrt.reconcile.reconcile` says what happened while we were down: fills we missed,
+3. :func:`pyrt.persistence.reconcile.reconcile` says what happened while we were down: fills we missed,
    orders that ended, venue ids we never learned. Those messages are recorded in the store
    first, then applied, so a crash during recovery repeats the same recovery.
 4. Orders open at the venue that we never recorded are cancelled (we cannot know their intent).
@@ -17,10 +17,10 @@ import logging
 import attrs
 
 from ..errors import VenueError
-from ..orders import OrderState
-from ..reconcile import ReconcileReport, reconcile
-from ..store import Store
+from ..execution.orders import OrderState
 from ..venues import Broker, VenueOrder
+from .reconcile import ReconcileReport, reconcile
+from .store import Store
 
 __all__ = ["Recovery", "recover"]
 

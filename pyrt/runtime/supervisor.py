@@ -44,8 +44,8 @@ from pyrt.messages import Heartbeat, SupervisorEvent, SupervisorEventKind
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
-    from pyrt.clock import Clock
     from pyrt.messages import Message
+    from pyrt.runtime.clock import Clock
 
 __all__ = [
     "ChildSpec",

@@ -25,7 +25,7 @@ import attrs
 import orjson
 import trio
 
-from .errors import PyrtError
+from ..errors import PyrtError
 
 __all__ = ["COMMANDS", "ControlError", "ControlRequest", "check_socket_free", "send_command", "serve_control"]
 

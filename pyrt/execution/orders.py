@@ -30,7 +30,7 @@ from typing import Final, TypeAlias, final
 
 import attrs
 
-from .messages import (
+from ..messages import (
     OrderAccepted,
     OrderCanceled,
     OrderFilled,

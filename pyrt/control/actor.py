@@ -7,10 +7,10 @@ from typing import Final, final
 
 import trio
 
-from ..control import ControlRequest, serve_control
 from ..messages import OPERATOR, ControlCommand
-from .base import ActorContext
-from .risk import RiskActor
+from ..risk.actor import RiskActor
+from ..runtime.actor import ActorContext
+from .server import ControlRequest, serve_control
 
 logger = logging.getLogger(__name__)
 

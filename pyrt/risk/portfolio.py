@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Final, final
 import attrs
 
 if TYPE_CHECKING:
-    from .messages import OrderFilled
+    from ..messages import OrderFilled
 
 __all__ = ["Portfolio", "PortfolioStatistics", "PositionView"]
 

@@ -54,8 +54,8 @@ from typing import Final, TypeAlias, final
 
 import attrs
 
-from .errors import RateLimited, TransportError, VenueError, VenueRejected, VenueUnavailable
-from .messages import (
+from ..errors import RateLimited, TransportError, VenueError, VenueRejected, VenueUnavailable
+from ..messages import (
     ControlCommand,
     Message,
     OrderAccepted,
@@ -68,8 +68,8 @@ from .messages import (
     RiskApproved,
     TradingStateChanged,
 )
+from ..venues import VenueOrder
 from .orders import OrderAnomaly, OrderTracker
-from .venues import VenueOrder
 
 __all__ = [
     "STALE",

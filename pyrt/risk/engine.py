@@ -2,7 +2,7 @@
 
 :class:`RiskEngine` turns each ``signal.generated`` into a ``risk.approved`` or a
 ``risk.rejected`` with a stable reason code, against :class:`RiskLimits` and a
-:class:`~pyrt.portfolio.Portfolio`. An approved order counts as open (its quantity against the
+:class:`~pyrt.risk.portfolio.Portfolio`. An approved order counts as open (its quantity against the
 position limits, its value against exposure, its cost against buying power) until it fills or
 ends. ``specs/risk.md`` numbers the promises (R1, R2, ...); each has a property test.
 
@@ -69,11 +69,11 @@ from typing import TYPE_CHECKING, Final, Protocol, final
 
 import attrs
 
-from .messages import OrderType, RiskApproved, RiskRejected, Side
+from ..messages import OrderType, RiskApproved, RiskRejected, Side
 
 if TYPE_CHECKING:
-    from .config import RiskConfig
-    from .messages import OrderFilled, SignalGenerated
+    from ..config import RiskConfig
+    from ..messages import OrderFilled, SignalGenerated
     from .portfolio import Portfolio
 
 __all__ = [
@@ -316,7 +316,7 @@ class TradingStateChange:
 
 
 class RestorableOrder(Protocol):
-    """What :meth:`RiskEngine.restore_open_orders` reads from an order (e.g. ``pyrt.orders.OrderView``)."""
+    """What :meth:`RiskEngine.restore_open_orders` reads from an order (e.g. ``pyrt.execution.orders.OrderView``)."""
 
     @property
     def client_order_id(self) -> str: ...

@@ -113,5 +113,5 @@ def seed_trio_scheduler(seed: int) -> None:
     """
     rng = _trio_run._r
     if not isinstance(rng, random.Random):  # pragma: no cover - canary test covers this
-        raise RuntimeError("trio moved its scheduler RNG; update pyrt.clock.seed_trio_scheduler")
+        raise RuntimeError("trio moved its scheduler RNG; update pyrt.runtime.clock.seed_trio_scheduler")
     rng.seed(seed)

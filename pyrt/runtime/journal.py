@@ -80,15 +80,15 @@ from typing import IO, TYPE_CHECKING, Final, final
 import attrs
 import orjson
 
-from .errors import DecodeError, JournalError
-from .messages import decode, encode
+from ..errors import DecodeError, JournalError
+from ..messages import decode, encode
 
 if TYPE_CHECKING:
     import io
     from collections.abc import Iterator, Mapping, Sequence
     from types import TracebackType
 
-    from .messages import Message
+    from ..messages import Message
 
 __all__ = [
     "DEFAULT_BUFFER_BYTES",

@@ -1,6 +1,6 @@
 """Reconcile recorded order state with what the venue reports, after a restart.
 
-:func:`reconcile` is pure: it takes what the store recorded (:class:`pyrt.store.StoredOrder`,
+:func:`reconcile` is pure: it takes what the store recorded (:class:`pyrt.persistence.store.StoredOrder`,
 the recorded fills) and what the venue reports (its orders, open and recently closed, and its
 positions), and returns a :class:`ReconcileReport` that says what to do and what to look at.
 The caller records the report's :meth:`~ReconcileReport.messages` in the store, feeds them to
@@ -27,7 +27,7 @@ What it finds, per recorded order (looked up at the venue by ``client_order_id``
   with fills are reported too, since their fills moved a position our fills do not explain.
 
 Then it compares positions: ours, from the recorded fills plus the synthetic ones (computed as
-:class:`pyrt.portfolio.Portfolio` does), against the venue's, symbol by symbol (``BTC/USD``
+:class:`pyrt.risk.portfolio.Portfolio` does), against the venue's, symbol by symbol (``BTC/USD``
 matches the venue's ``BTCUSD``). Differences are reported, never papered over. Contradictions
 (a venue order with another symbol, side or venue id than ours; the venue reporting less filled
 than we recorded) are reported as problems and nothing is done about that order.
@@ -45,12 +45,12 @@ from typing import TYPE_CHECKING, Final, final
 
 import attrs
 
-from .messages import Message, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected
-from .portfolio import Portfolio
+from ..messages import Message, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected
+from ..risk.portfolio import Portfolio
 
 if TYPE_CHECKING:
+    from ..venues import VenueOrder, VenuePosition
     from .store import StoredOrder
-    from .venues import VenueOrder, VenuePosition
 
 __all__ = ["PositionMismatch", "ReconcileReport", "SessionCheck", "reconcile"]
 
@@ -107,7 +107,7 @@ class ReconcileReport:
         """Return the messages to record and apply, in order: accepts, fills, then ends.
 
         Per order this is the order in which the venue's events happened, so an
-        :class:`pyrt.orders.OrderTracker` takes all of them without an anomaly.
+        :class:`pyrt.execution.orders.OrderTracker` takes all of them without an anomaly.
         """
         return (*self.accepted_orders, *self.missing_fills, *self.closed_orders)
 
@@ -341,8 +341,8 @@ def reconcile(
     Pure: reads its arguments only, and the same arguments give the same report.
 
     Args:
-        stored_orders: every recorded order (:meth:`pyrt.store.Store.orders`), open or ended.
-        stored_fills: every recorded fill (:meth:`pyrt.store.Store.fills`).
+        stored_orders: every recorded order (:meth:`pyrt.persistence.store.Store.orders`), open or ended.
+        stored_fills: every recorded fill (:meth:`pyrt.persistence.store.Store.fills`).
         venue_orders: the venue's orders, open and recently closed, including its answer for
             every recorded open order it knows; looked up by ``client_order_id``.
         venue_positions: the venue's positions.
@@ -408,7 +408,7 @@ def reconcile(
 class SessionCheck:
     """Reconciliation *during* a session: is the venue's account still the one we trade?
 
-    The periodic reconciler (:class:`pyrt.actors.reconciler.ReconcilerActor`) calls
+    The periodic reconciler (:class:`pyrt.persistence.reconciler.ReconcilerActor`) calls
     :meth:`check` every ``execution.reconcile_interval_secs`` with the venue's account id and
     positions and ours. It says why to halt when:
 

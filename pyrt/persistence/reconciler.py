@@ -8,9 +8,9 @@ import trio
 
 from ..errors import VenueError
 from ..messages import ControlCommand
-from ..reconcile import SessionCheck
+from ..runtime.actor import ActorContext
 from ..venues import Broker
-from .base import ActorContext
+from .reconcile import SessionCheck
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ class ReconcilerActor:
     """Reconciles with the venue every ``interval`` seconds while the tree runs.
 
     Each round reads the venue's account (its id), open orders and positions and hands them,
-    with ours, to a :class:`pyrt.reconcile.SessionCheck`. When that says the account changed
+    with ours, to a :class:`pyrt.persistence.reconcile.SessionCheck`. When that says the account changed
     under the run, the account may no longer trade, or positions differ, it publishes a ``control.command`` halt (source
     ``reconciler``): the risk actor applies it, publishes ``risk.state`` and the journal has
     both. It halts rather than reduces: with an account we no longer understand, a "reducing"
@@ -32,7 +32,7 @@ class ReconcilerActor:
         positions: our signed quantity per symbol (the portfolio), read at each round.
         open_orders: how many orders we track as open, read at each round.
         interval: seconds between rounds, on the run's clock.
-        confirmations: see :class:`pyrt.reconcile.SessionCheck`.
+        confirmations: see :class:`pyrt.persistence.reconcile.SessionCheck`.
     """
 
     def __init__(

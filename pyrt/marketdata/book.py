@@ -49,12 +49,12 @@ from typing import TYPE_CHECKING, final
 
 import attrs
 
-from .messages import BookReceived, QuoteReceived, Side
+from ..messages import BookReceived, QuoteReceived, Side
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from .messages import BookLevel
+    from ..messages import BookLevel
 
 __all__ = [
     "BookManager",

@@ -9,11 +9,11 @@ from typing import final
 import attrs
 import trio
 
-from ..bars import BarAggregator, BarStatistics, parse_timeframe
 from ..messages import BarReceived, Message, TradeReceived
-from ..screen import MarketDataScreen
+from ..runtime.actor import ActorContext
 from ..venues import MarketDataFeed
-from .base import ActorContext
+from .bars import BarAggregator, BarStatistics, parse_timeframe
+from .screen import MarketDataScreen
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +37,9 @@ class MarketDataStatistics:
 class MarketDataActor:
     """Ingest: the venue's feed → ``market.*`` on the bus, plus bars built from its trades.
 
-    Each frame the feed delivers is screened (:class:`~pyrt.screen.MarketDataScreen`: refused
+    Each frame the feed delivers is screened (:class:`~pyrt.marketdata.screen.MarketDataScreen`: refused
     items are counted and logged, never published) and what passes is published as one batch.
-    Bars close on the run's clock (``pyrt.bars`` documents the policy) and are published before
+    Bars close on the run's clock (``pyrt.marketdata.bars`` documents the policy) and are published before
     the trades of the frame that closed them. The screen outlives a restart of the actor, so its
     counters, duplicate memory and reference prices do too.
 
@@ -47,7 +47,7 @@ class MarketDataActor:
         feed: the venue's market-data feed.
         symbols: what to subscribe to.
         timeframes: bar timeframes to build from trades (``[]`` for none).
-        screen: the screen to apply; default: :class:`~pyrt.screen.MarketDataScreen` for
+        screen: the screen to apply; default: :class:`~pyrt.marketdata.screen.MarketDataScreen` for
             ``symbols`` with its default bounds.
     """
 

@@ -5,8 +5,8 @@ from typing import final
 
 import trio
 
-from ..journal import JournalWriter
-from .base import ActorContext
+from ..runtime.actor import ActorContext
+from ..runtime.journal import JournalWriter
 
 logger = logging.getLogger(__name__)
 

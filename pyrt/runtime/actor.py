@@ -6,8 +6,8 @@ from typing import Protocol, final
 import attrs
 import trio
 
-from ..bus import Bus
-from ..clock import Clock
+from .bus import Bus
+from .clock import Clock
 
 
 @final
