@@ -1,0 +1,62 @@
+"""The runtime: the actor contract, the bus, the clock, the supervisor and the journal.
+
+Everything here is mode-agnostic plumbing: no trading logic, no venue. Actors talk only through
+the :class:`Bus`; time comes only from a :class:`Clock`; every message can be journaled.
+"""
+
+from __future__ import annotations
+
+from .actor import Actor as Actor, ActorContext as ActorContext
+from .bus import (
+    Bus as Bus,
+    BusStatistics as BusStatistics,
+    Policy as Policy,
+    Subscription as Subscription,
+    SubscriptionStatistics as SubscriptionStatistics,
+    find_blocking_cycle as find_blocking_cycle,
+)
+from .clock import (
+    NS_PER_SECOND as NS_PER_SECOND,
+    Clock as Clock,
+    VirtualClock as VirtualClock,
+    WallClock as WallClock,
+    make_rng as make_rng,
+)
+from .journal import (
+    Durability as Durability,
+    JournalReader as JournalReader,
+    JournalStatistics as JournalStatistics,
+    JournalWriter as JournalWriter,
+    RecordKind as RecordKind,
+)
+from .supervisor import (
+    ChildSpec as ChildSpec,
+    Restart as Restart,
+    Supervisor as Supervisor,
+    SupervisorStatistics as SupervisorStatistics,
+)
+
+__all__ = [
+    "NS_PER_SECOND",
+    "Actor",
+    "ActorContext",
+    "Bus",
+    "BusStatistics",
+    "ChildSpec",
+    "Clock",
+    "Durability",
+    "JournalReader",
+    "JournalStatistics",
+    "JournalWriter",
+    "Policy",
+    "RecordKind",
+    "Restart",
+    "Subscription",
+    "SubscriptionStatistics",
+    "Supervisor",
+    "SupervisorStatistics",
+    "VirtualClock",
+    "WallClock",
+    "find_blocking_cycle",
+    "make_rng",
+]
