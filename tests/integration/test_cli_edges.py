@@ -129,3 +129,33 @@ def test_pyrt_venue_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> None
     assert "Traceback" not in result.stderr
     assert f"cannot serve on 127.0.0.1:{port}" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_pyrt_venue_stops_cleanly_on_sigint_and_sigterm(tmp_path: Path, signum: signal.Signals) -> None:
+    # Ctrl-C used to arrive as KeyboardInterrupt at whatever line was running (once, under load, the
+    # venue did not exit within 30 s); SIGTERM killed it without cleanup. Both are now received as
+    # messages that cancel the serving nursery.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APCA_")}
+    venue = subprocess.Popen(
+        [*PYRT, "venue", "--port", "0", "--symbols", "AAPL"],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert venue.stderr is not None
+    try:
+        while "local venue ready" not in (line := venue.stderr.readline()):
+            assert line, "the venue exited before it was ready"
+        venue.send_signal(signum)
+        _, rest = venue.communicate(timeout=20)
+    finally:
+        if venue.poll() is None:
+            venue.kill()
+            venue.communicate()
+
+    assert venue.returncode == 0
+    assert f"{signum.name}: stopping the local venue" in rest
+    assert "local venue stopped" in rest
+    assert "Traceback" not in rest

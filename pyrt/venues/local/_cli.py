@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
+import signal
 from collections.abc import Sequence
 
 import trio
@@ -132,21 +134,36 @@ def run_venue_cli(args: Sequence[str]) -> int:
         logger.error("--key and --secret must be given together")
         return 2
     failed: list[OSError] = []
-    try:
-        trio.run(
-            lambda: serve_local_venue(
-                symbols=symbols,
-                seed=options.seed,
-                host=options.host,
-                port=options.port,
-                key=options.key,
-                secret=options.secret,
-                tick_interval=options.tick_interval,
-                rate_limit=options.rate_limit or None,
-            )
-        )
-    except* KeyboardInterrupt:  # trio delivers Ctrl-C inside the serving nurseries' group
+
+    async def serve_until_signal() -> None:
+        # SIGINT/SIGTERM arrive as messages and cancel the serving nursery, so every task runs its
+        # cleanup, rather than KeyboardInterrupt landing at an arbitrary line. A second signal
+        # during shutdown gets Python's default handling again (KeyboardInterrupt: exit now).
+        async with trio.open_nursery() as nursery:
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                await nursery.start(
+                    functools.partial(
+                        serve_local_venue,
+                        symbols=symbols,
+                        seed=options.seed,
+                        host=options.host,
+                        port=options.port,
+                        key=options.key,
+                        secret=options.secret,
+                        tick_interval=options.tick_interval,
+                        rate_limit=options.rate_limit or None,
+                    )
+                )
+                async for signum in signals:
+                    logger.info("%s: stopping the local venue", signal.Signals(signum).name)
+                    break
+            nursery.cancel_scope.cancel()
         logger.info("local venue stopped")
+
+    try:
+        trio.run(serve_until_signal)
+    except* KeyboardInterrupt:  # a second Ctrl-C while shutting down: stop at once
+        logger.warning("local venue stopped at once (interrupted during shutdown)")
     except* OSError as group:  # the address is taken or cannot be bound: say so in one line
         failed.extend(exc for exc in group.exceptions if isinstance(exc, OSError))
     if failed:
