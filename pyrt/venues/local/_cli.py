@@ -86,6 +86,17 @@ async def serve_local_venue(
         task_status.started(bound)
 
 
+def _leaves(group: BaseExceptionGroup[OSError]) -> list[OSError]:
+    """The OSErrors in ``group``, however deep the nurseries nested them."""
+    found: list[OSError] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            found.extend(_leaves(exc))
+        else:
+            found.append(exc)
+    return found
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser for ``pyrt venue`` flags."""
     parser = argparse.ArgumentParser(
@@ -165,7 +176,7 @@ def run_venue_cli(args: Sequence[str]) -> int:
     except* KeyboardInterrupt:  # a second Ctrl-C while shutting down: stop at once
         logger.warning("local venue stopped at once (interrupted during shutdown)")
     except* OSError as group:  # the address is taken or cannot be bound: say so in one line
-        failed.extend(exc for exc in group.exceptions if isinstance(exc, OSError))
+        failed.extend(_leaves(group))
     if failed:
         logger.error("cannot serve on %s:%s: %s", options.host, options.port, failed[0])
         return 1
