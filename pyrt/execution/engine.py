@@ -324,18 +324,8 @@ class ExecutionEngine:
 
     @staticmethod
     def _order(approval: RiskApproved, now_ns: int) -> OrderSubmitted:
-        sig = approval.signal
-        return OrderSubmitted(
-            client_order_id=approval.client_order_id,
-            symbol=sig.symbol,
-            side=sig.side,
-            quantity=sig.quantity,
-            order_type=sig.order_type,
-            time_in_force=sig.time_in_force,
-            limit_price=sig.limit_price,
-            stop_price=sig.stop_price,
-            ts_event=now_ns,
-            ts_init=now_ns,
+        return OrderSubmitted.of(
+            approval.signal, client_order_id=approval.client_order_id, ts_event=now_ns, ts_init=now_ns
         )
 
     def _slippage_breach(self, order: OrderSubmitted, reference: float | None) -> str | None:

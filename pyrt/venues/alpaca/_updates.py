@@ -238,23 +238,13 @@ class OrderUpdateMapper:
             logger.error("replacement %s has no quantity (notional); not tracked", order.client_order_id)
             return []
         try:
-            return [
-                OrderSubmitted(
-                    client_order_id=order.client_order_id,
-                    symbol=order.symbol,
-                    side=order.side,
-                    quantity=order.quantity,
-                    order_type=order.order_type,
-                    time_in_force=order.time_in_force,
-                    limit_price=order.limit_price,
-                    stop_price=order.stop_price,
-                    ts_event=ts_event,
-                    ts_init=ts_init,
-                )
-            ]
+            submitted = OrderSubmitted.of(
+                order, client_order_id=order.client_order_id, ts_event=ts_event, ts_init=ts_init
+            )
         except ValueError as exc:
             logger.error("replacement %s cannot be tracked: %s", order.client_order_id, exc)
             return []
+        return [submitted]
 
     # -- messages ----------------------------------------------------------------------------
 
