@@ -141,6 +141,8 @@ class OrderView:
     """Sum of the applied fills."""
     avg_fill_price: float | None
     """Quantity-weighted average fill price; None before the first fill."""
+    fill_notional: float
+    """Sum of quantity × price of the applied fills."""
     fees: float
     """Sum of the applied fills' fees."""
     reason: str
@@ -212,6 +214,7 @@ class _Order:
             venue_order_id=self.venue_order_id,
             filled_quantity=self.filled_quantity,
             avg_fill_price=self.fill_notional / self.filled_quantity if self.filled_quantity else None,
+            fill_notional=self.fill_notional,
             fees=self.fees,
             reason=self.reason,
             signal_id=self.signal_id,
