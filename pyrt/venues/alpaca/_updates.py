@@ -57,6 +57,7 @@ import attrs
 
 from ...errors import DecodeError
 from ...messages import (
+    FILL_TOLERANCE,
     Message,
     OrderAccepted,
     OrderCanceled,
@@ -70,8 +71,8 @@ from ._wire import format_decimal, order_from_wire, parse_optional_number, parse
 
 logger = logging.getLogger(__name__)
 
-#: Relative slack for float sums of fill quantities.
-_EPSILON: Final = 1e-9
+#: Relative slack for float sums of fill quantities: the order lifecycle's, once.
+_EPSILON: Final = FILL_TOLERANCE
 ACCEPT_EVENTS: Final = frozenset({"new", "accepted"})
 FILL_EVENTS: Final = frozenset({"fill", "partial_fill"})
 #: Events and statuses that end an order unfilled (``expired`` becomes EXPIRED in the tracker).
