@@ -1,3 +1,11 @@
+"""The execution actor: a thin trio shell that performs what the execution engine decides.
+
+It feeds approvals, quotes, trading-state changes and venue updates to
+:class:`pyrt.execution.engine.ExecutionEngine` and performs the actions it returns (submits,
+lookups, timers, cancels, publishes), each request in its own task so the inbox loop never
+awaits the venue.
+"""
+
 from __future__ import annotations
 
 import logging
