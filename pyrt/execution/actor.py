@@ -1,8 +1,16 @@
+"""The execution actor: a thin trio shell that performs what the execution engine decides.
+
+It feeds approvals, quotes, trading-state changes and venue updates to
+:class:`pyrt.execution.engine.ExecutionEngine` and performs the actions it returns (submits,
+lookups, timers, cancels, publishes), each request in its own task so the inbox loop never
+awaits the venue.
+"""
+
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from typing import Final, final
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Final, TypeVar, final
 
 import trio
 
@@ -10,11 +18,14 @@ from ..errors import VenueError
 from ..messages import Message, OrderSubmitted, QuoteReceived, RiskApproved, TradingStateChanged
 from ..runtime.actor import ActorContext
 from ..runtime.bus import Batch, Policy, Subscription
-from ..venues import Broker, VenueOrder
+from ..venues import Broker
 from .engine import Action, Cancel, ExecutionEngine, Lookup, Publish, Submit, Wait
 from .orders import OrderTracker
 
 logger = logging.getLogger(__name__)
+
+_Arg = TypeVar("_Arg")
+_Answer = TypeVar("_Answer")
 
 BACKOFF_BASE: Final = 1.0  # seconds: 1, 2, 4 … (the seed's policy)
 _EXPIRY_MARGIN: Final = 0.001  # seconds past a deadline, so the engine sees it passed
@@ -148,24 +159,31 @@ class ExecutionActor:
         await self._perform(self.engine.expire(clock.now_ns()))
 
     async def _submit(self, order: OrderSubmitted) -> None:
-        result: VenueOrder | VenueError
-        try:
-            result = await self._broker.submit_order(order)
-        except VenueError as exc:
-            result = exc
-        assert self._ctx is not None
-        await self._perform(
-            self.engine.on_submit_result(order.client_order_id, result, self._ctx.clock.now_ns())
-        )
+        await self._ask(self._broker.submit_order, order, self.engine.on_submit_result, order.client_order_id)
 
     async def _lookup(self, client_order_id: str) -> None:
-        result: VenueOrder | VenueError | None
+        await self._ask(
+            self._broker.get_order_by_client_id,
+            client_order_id,
+            self.engine.on_lookup_result,
+            client_order_id,
+        )
+
+    async def _ask(
+        self,
+        request: Callable[[_Arg], Awaitable[_Answer]],
+        arg: _Arg,
+        report: Callable[[str, _Answer | VenueError, int], list[Action]],
+        client_order_id: str,
+    ) -> None:
+        # one venue request, its answer (or the error it raised) reported to the engine
+        result: _Answer | VenueError
         try:
-            result = await self._broker.get_order_by_client_id(client_order_id)
+            result = await request(arg)
         except VenueError as exc:
             result = exc
         assert self._ctx is not None
-        await self._perform(self.engine.on_lookup_result(client_order_id, result, self._ctx.clock.now_ns()))
+        await self._perform(report(client_order_id, result, self._ctx.clock.now_ns()))
 
     async def _wake_after(self, wait: Wait) -> None:
         assert self._ctx is not None

@@ -324,18 +324,8 @@ class ExecutionEngine:
 
     @staticmethod
     def _order(approval: RiskApproved, now_ns: int) -> OrderSubmitted:
-        sig = approval.signal
-        return OrderSubmitted(
-            client_order_id=approval.client_order_id,
-            symbol=sig.symbol,
-            side=sig.side,
-            quantity=sig.quantity,
-            order_type=sig.order_type,
-            time_in_force=sig.time_in_force,
-            limit_price=sig.limit_price,
-            stop_price=sig.stop_price,
-            ts_event=now_ns,
-            ts_init=now_ns,
+        return OrderSubmitted.of(
+            approval.signal, client_order_id=approval.client_order_id, ts_event=now_ns, ts_init=now_ns
         )
 
     def _slippage_breach(self, order: OrderSubmitted, reference: float | None) -> str | None:
@@ -374,10 +364,12 @@ class ExecutionEngine:
         self._lookups += 1
         return Lookup(client_order_id=attempt.order.client_order_id)
 
-    def on_submit_result(
-        self, client_order_id: str, result: VenueOrder | VenueError, now_ns: int
-    ) -> list[Action]:
-        """Report the outcome of a :class:`Submit`: the venue's order, or the error it raised."""
+    def _settle(
+        self, client_order_id: str, result: VenueOrder | VenueError | None, now_ns: int
+    ) -> _Attempt | list[Action]:
+        # What a submit's and a lookup's answer have in common: the request is over, and an order
+        # the venue has (it said so, or an update did) ends the attempt. Returns the attempt
+        # when the answer is the caller's to handle (an error, or "not there")
         attempt = self._in_flight.get(client_order_id)
         if attempt is None:
             return []
@@ -385,7 +377,17 @@ class ExecutionEngine:
         if attempt.at_venue:
             return self._drop(attempt, now_ns)
         if isinstance(result, VenueOrder):
-            return self._accept(attempt, result, now_ns)
+            return self._accept(attempt, result, now_ns)  # _accept logs it and ends the attempt
+        return attempt
+
+    def on_submit_result(
+        self, client_order_id: str, result: VenueOrder | VenueError, now_ns: int
+    ) -> list[Action]:
+        """Report the outcome of a :class:`Submit`: the venue's order, or the error it raised."""
+        attempt = self._settle(client_order_id, result, now_ns)
+        if not isinstance(attempt, _Attempt):
+            return attempt
+        assert not isinstance(result, VenueOrder)  # _settle accepted it
         if isinstance(result, VenueRejected):
             refusal = (str(result), result.status_code)
             if result.status_code == 422 and attempt.submits > 1:
@@ -450,16 +452,10 @@ class ExecutionEngine:
         self, client_order_id: str, result: VenueOrder | VenueError | None, now_ns: int
     ) -> list[Action]:
         """Report a :class:`Lookup`: the order, ``None`` (the venue never saw it), or the error."""
-        attempt = self._in_flight.get(client_order_id)
-        if attempt is None:
-            return []
-        attempt.busy = False
-        if attempt.at_venue:
-            return self._drop(attempt, now_ns)
-        if isinstance(result, VenueOrder):
-            attempt.lookup_failures = 0
-            logger.info("lookup found %s at the venue as %s", client_order_id, result.venue_order_id)
-            return self._accept(attempt, result, now_ns)
+        attempt = self._settle(client_order_id, result, now_ns)
+        if not isinstance(attempt, _Attempt):
+            return attempt
+        assert not isinstance(result, VenueOrder)  # _settle accepted it
         if isinstance(result, VenueError):
             # not knowing is not "absent": ask again, the order stays submitted meanwhile
             attempt.lookup_failures += 1

@@ -1,5 +1,10 @@
 """Order state per ``client_order_id``: the plain logic behind the execution actor.
 
+The tracker is the one that *decides*: it applies the lifecycle rules of
+:mod:`pyrt.messages` (:class:`~pyrt.messages.OrderState`, which state may follow which, what a
+fill does, :class:`~pyrt.messages.ExecutionLedger`) to each input, and the store persists what
+it decided.
+
 ::
 
     PENDING_SUBMIT ──▶ SUBMITTED ──▶ ACCEPTED ──▶ PARTIALLY_FILLED ──▶ FILLED
@@ -26,20 +31,27 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Mapping
-from typing import Final, TypeAlias, final
+from typing import TypeAlias, final
 
 import attrs
 
 from ..messages import (
+    ExecutionLedger,
+    ExecutionVerdict,
     OrderAccepted,
     OrderCanceled,
     OrderFilled,
     OrderRejected,
+    OrderState,
     OrderSubmitted,
     OrderType,
     RiskApproved,
     Side,
     TimeInForce,
+    advanced,
+    canceled_state,
+    is_overfill,
+    state_after_fill,
 )
 
 __all__ = [
@@ -54,46 +66,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# A filled quantity within this fraction of the order's quantity of it is complete (float sums
-# of partial fills); the same slack lets such sums through the overfill check
-_FILL_TOLERANCE: Final = 1e-9
-
 #: What an :class:`OrderTracker` consumes.
 TrackerInput: TypeAlias = (
     RiskApproved | OrderSubmitted | OrderAccepted | OrderFilled | OrderCanceled | OrderRejected
 )
-
-
-class OrderState(enum.StrEnum):
-    """Where an order is in its life."""
-
-    PENDING_SUBMIT = "pending_submit"
-    """Approved by risk, not yet sent."""
-    SUBMITTED = "submitted"
-    """Sent to the venue, no reply yet."""
-    ACCEPTED = "accepted"
-    """The venue acknowledged it (its venue id is known)."""
-    PARTIALLY_FILLED = "partially_filled"
-    """Some, not all, of the quantity filled; still working."""
-    FILLED = "filled"
-    """All of the quantity filled."""
-    CANCELED = "canceled"
-    """Ended without filling completely."""
-    EXPIRED = "expired"
-    """Ended by its time in force without filling completely."""
-    REJECTED = "rejected"
-    """Refused by the venue or by execution's own guards."""
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in _TERMINAL
-
-
-_TERMINAL: Final = frozenset(
-    {OrderState.FILLED, OrderState.CANCELED, OrderState.EXPIRED, OrderState.REJECTED}
-)
-# Progress before any fill, so a late submit or accept never moves an order backwards
-_RANK: Final = {OrderState.PENDING_SUBMIT: 0, OrderState.SUBMITTED: 1, OrderState.ACCEPTED: 2}
 
 
 class AnomalyKind(enum.StrEnum):
@@ -165,6 +141,8 @@ class OrderView:
     """Sum of the applied fills."""
     avg_fill_price: float | None
     """Quantity-weighted average fill price; None before the first fill."""
+    fill_notional: float
+    """Sum of quantity × price of the applied fills."""
     fees: float
     """Sum of the applied fills' fees."""
     reason: str
@@ -236,39 +214,12 @@ class _Order:
             venue_order_id=self.venue_order_id,
             filled_quantity=self.filled_quantity,
             avg_fill_price=self.fill_notional / self.filled_quantity if self.filled_quantity else None,
+            fill_notional=self.fill_notional,
             fees=self.fees,
             reason=self.reason,
             signal_id=self.signal_id,
             ts_last=self.ts_last,
         )
-
-    @property
-    def is_complete(self) -> bool:
-        return self.filled_quantity >= self.quantity * (1.0 - _FILL_TOLERANCE)
-
-
-# What identifies one execution's content: order, venue order, symbol, side, price, quantity, time
-_ExecutionKey: TypeAlias = tuple[str, str, str, str, float, float, int]
-
-
-def _execution_key(fill: OrderFilled) -> _ExecutionKey:
-    return (
-        fill.client_order_id,
-        fill.venue_order_id,
-        fill.symbol,
-        str(fill.side),
-        fill.fill_price,
-        fill.fill_quantity,
-        fill.ts_event,
-    )
-
-
-def _describe(key: _ExecutionKey) -> str:
-    client_order_id, venue_order_id, symbol, side, price, quantity, ts_event = key
-    return (
-        f"{side} {quantity:.12g} {symbol} @ {price:.12g} for {client_order_id} "
-        f"(venue {venue_order_id}, ts {ts_event})"
-    )
 
 
 @final
@@ -283,8 +234,8 @@ class OrderTracker:
 
     def __init__(self) -> None:
         self._orders: dict[str, _Order] = {}
-        # execution_id -> what the first fill with it said, to tell a redelivery from a reuse
-        self._executions: dict[str, _ExecutionKey] = {}
+        # what the first fill with each execution id said, to tell a redelivery from a reuse
+        self._executions = ExecutionLedger()
         self._fills_applied = 0
         self._anomalies = dict.fromkeys(AnomalyKind, 0)
 
@@ -410,8 +361,9 @@ class OrderTracker:
         if mismatch is not None:
             return self._anomaly(AnomalyKind.MISMATCH, accepted, mismatch)
         order.venue_order_id = accepted.venue_order_id
-        if _RANK.get(order.state, len(_RANK)) < _RANK[OrderState.ACCEPTED]:
-            order.state = OrderState.ACCEPTED
+        state = advanced(order.state, OrderState.ACCEPTED)
+        if state is not order.state:
+            order.state = state
             order.ts_last = accepted.ts_event
         return None
 
@@ -435,16 +387,12 @@ class OrderTracker:
             None, or an ``UNKNOWN_ORDER``, ``DUPLICATE_EXECUTION``, ``CONTRADICTORY_EXECUTION``,
             ``MISMATCH`` or ``OVERFILL`` anomaly (the fill is then not counted).
         """
-        seen = self._executions.get(fill.execution_id)
-        if seen is not None:
-            key = _execution_key(fill)
-            if key != seen:
-                return self._anomaly(
-                    AnomalyKind.CONTRADICTORY_EXECUTION,
-                    fill,
-                    f"execution {fill.execution_id} was seen before as {_describe(seen)}, "
-                    f"now as {_describe(key)}: the venue reused an execution id",
-                )
+        verdict = self._executions.check(fill)
+        if verdict is ExecutionVerdict.CONTRADICTORY:
+            return self._anomaly(
+                AnomalyKind.CONTRADICTORY_EXECUTION, fill, self._executions.contradiction(fill)
+            )
+        if verdict is ExecutionVerdict.DUPLICATE:
             return self._anomaly(
                 AnomalyKind.DUPLICATE_EXECUTION, fill, f"execution {fill.execution_id} was applied before"
             )
@@ -457,26 +405,25 @@ class OrderTracker:
         if mismatch is not None:
             return self._anomaly(AnomalyKind.MISMATCH, fill, mismatch)
         filled = order.filled_quantity + fill.fill_quantity
-        if filled > order.quantity * (1.0 + _FILL_TOLERANCE):
+        if is_overfill(filled, order.quantity):
             # Remember it, so a redelivery is reported as the duplicate it is
-            self._executions[fill.execution_id] = _execution_key(fill)
+            self._executions.remember(fill)
             return self._anomaly(
                 AnomalyKind.OVERFILL,
                 fill,
                 f"filled {order.filled_quantity:.12g} + {fill.fill_quantity:.12g} exceeds quantity "
                 f"{order.quantity:.12g} ({order.state})",
             )
-        self._executions[fill.execution_id] = _execution_key(fill)
+        self._executions.remember(fill)
         self._fills_applied += 1
         order.filled_quantity = filled
         order.fill_notional += fill.fill_quantity * fill.fill_price
         order.fees += fill.fee
         order.venue_order_id = fill.venue_order_id
         order.ts_last = fill.ts_event
-        if order.is_complete or (fill.is_final and not order.state.is_terminal):
-            order.state = OrderState.FILLED
-        elif not order.state.is_terminal:
-            order.state = OrderState.PARTIALLY_FILLED
+        order.state = state_after_fill(
+            order.state, filled=filled, quantity=order.quantity, is_final=fill.is_final
+        )
         logger.debug(
             "order %s %s: filled %s of %s", order.client_order_id, order.state, filled, order.quantity
         )
@@ -508,8 +455,7 @@ class OrderTracker:
             None, or an ``UNKNOWN_ORDER``, ``MISMATCH`` or ``ILLEGAL_TRANSITION`` (already
             ended) anomaly.
         """
-        state = OrderState.EXPIRED if "expire" in canceled.reason.lower() else OrderState.CANCELED
-        anomaly = self._end(canceled, state, canceled.reason)
+        anomaly = self._end(canceled, canceled_state(canceled.reason), canceled.reason)
         if anomaly is None:
             order = self._orders[canceled.client_order_id]
             order.venue_order_id = order.venue_order_id or canceled.venue_order_id or None

@@ -1,4 +1,6 @@
-"""pyrt's messages: frozen attrs classes, one per topic, and their one codec."""
+"""pyrt's messages: frozen attrs classes, one per topic, their one codec, and the order lifecycle
+(states, transitions, execution identity) that every layer following an order shares.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +13,17 @@ from ._codec import (
     encode as encode,
     from_dict as from_dict,
     to_dict as to_dict,
+)
+from ._lifecycle import (
+    FILL_TOLERANCE as FILL_TOLERANCE,
+    ExecutionLedger as ExecutionLedger,
+    ExecutionVerdict as ExecutionVerdict,
+    OrderState as OrderState,
+    advanced as advanced,
+    canceled_state as canceled_state,
+    is_complete as is_complete,
+    is_overfill as is_overfill,
+    state_after_fill as state_after_fill,
 )
 from .control import (
     CONTROL_COMMANDS as CONTROL_COMMANDS,
@@ -45,6 +58,7 @@ from .trading import (
 __all__ = [
     "CONTROL_COMMANDS",
     "CONVERTER",
+    "FILL_TOLERANCE",
     "MESSAGE_TYPES",
     "OPERATOR",
     "TOPICS",
@@ -52,12 +66,15 @@ __all__ = [
     "BookLevel",
     "BookReceived",
     "ControlCommand",
+    "ExecutionLedger",
+    "ExecutionVerdict",
     "Heartbeat",
     "Message",
     "OrderAccepted",
     "OrderCanceled",
     "OrderFilled",
     "OrderRejected",
+    "OrderState",
     "OrderSubmitted",
     "OrderType",
     "QuoteReceived",
@@ -70,8 +87,13 @@ __all__ = [
     "TimeInForce",
     "TradeReceived",
     "TradingStateChanged",
+    "advanced",
+    "canceled_state",
     "decode",
     "encode",
     "from_dict",
+    "is_complete",
+    "is_overfill",
+    "state_after_fill",
     "to_dict",
 ]

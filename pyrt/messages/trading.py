@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, final
+from typing import ClassVar, Protocol, final
 
 import attrs
 
@@ -26,6 +26,26 @@ __all__ = [
     "SignalGenerated",
     "TradingStateChanged",
 ]
+
+
+class OrderTerms(Protocol):
+    """What an order asks for, as a signal, a venue order or a submit spells it."""
+
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def side(self) -> Side: ...
+    @property
+    def quantity(self) -> float | None: ...
+    @property
+    def order_type(self) -> OrderType: ...
+    @property
+    def time_in_force(self) -> TimeInForce: ...
+    @property
+    def limit_price(self) -> float | None: ...
+    @property
+    def stop_price(self) -> float | None: ...
+
 
 TRADING_STATES: frozenset[str] = frozenset({"active", "reducing", "halted"})
 
@@ -119,6 +139,28 @@ class OrderSubmitted:
 
     def __attrs_post_init__(self) -> None:
         _check_prices(self.order_type, self.limit_price, self.stop_price)
+
+    @classmethod
+    def of(cls, terms: OrderTerms, *, client_order_id: str, ts_event: int, ts_init: int) -> OrderSubmitted:
+        """Return the submit of an order with ``terms`` (a signal's, a venue order's) under ``client_order_id``.
+
+        Raises:
+            ValueError: the terms make no valid order (no quantity, e.g. a notional order).
+        """
+        if terms.quantity is None:
+            raise ValueError(f"quantity must be set for {client_order_id}, was None (a notional order)")
+        return cls(
+            client_order_id=client_order_id,
+            symbol=terms.symbol,
+            side=terms.side,
+            quantity=terms.quantity,
+            order_type=terms.order_type,
+            time_in_force=terms.time_in_force,
+            limit_price=terms.limit_price,
+            stop_price=terms.stop_price,
+            ts_event=ts_event,
+            ts_init=ts_init,
+        )
 
 
 @final

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Final, final
 
 import attrs
 
-from ..messages import Message, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected
+from ..messages import ExecutionLedger, Message, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected
 from ..risk.portfolio import Portfolio
 
 if TYPE_CHECKING:
@@ -358,11 +358,11 @@ def reconcile(
             venue_order if known is None else _newest(known, venue_order)
         )
     recorded: dict[str, tuple[float, float]] = {}
-    executions: set[str] = set()
+    executions = ExecutionLedger()
     for fill in stored_fills:
         if fill.execution_id in executions:
             continue
-        executions.add(fill.execution_id)
+        executions.remember(fill)
         quantity, notional = recorded.get(fill.client_order_id, (0.0, 0.0))
         recorded[fill.client_order_id] = (
             quantity + fill.fill_quantity,

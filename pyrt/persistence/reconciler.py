@@ -1,3 +1,10 @@
+"""The reconciler actor: compares the run with the venue every few seconds while it trades.
+
+Each round reads the venue and hands it, with our positions, to
+:class:`pyrt.persistence.reconcile.SessionCheck`; a disagreement becomes a ``control.command``
+halt. Start-up reconciliation is :mod:`pyrt.persistence.recovery`.
+"""
+
 from __future__ import annotations
 
 import logging

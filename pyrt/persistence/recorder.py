@@ -1,3 +1,9 @@
+"""The recorder actor: journals every message on the bus, in bus order, fsyncing off the loop.
+
+The journal is what replay feeds back; the recorder only appends and syncs what the bus
+delivered, and decides nothing.
+"""
+
 from __future__ import annotations
 
 import logging

@@ -14,13 +14,16 @@ NORMAL fsyncs the WAL at checkpoints rather than at every commit. Open with
 
 What is stored:
 
-- ``orders``: one row per ``client_order_id``, kept up to date by the same transitions as
-  :class:`pyrt.execution.orders.OrderTracker` (the state spellings are :class:`pyrt.execution.orders.OrderState`'s).
-- ``fills``: every execution once; ``execution_id`` is UNIQUE, so a redelivered fill is a
-  no-op (counted in :meth:`Store.statistics` and logged). A fill for an order the store does
-  not know is kept all the same, since it moved a position at the venue (it is not counted
-  into an order recorded after it). A fill that contradicts its order (symbol, side, venue id)
-  or overfills it is kept as the venue reported it, and logged.
+- ``orders``: one row per ``client_order_id``: what an :class:`pyrt.execution.orders.OrderTracker`
+  decided, persisted. The store feeds each order message to its own tracker (rebuilt from
+  ``messages`` on the first write) and writes the order as the tracker then sees it; it never
+  decides a transition itself (issue 9). A message the tracker refuses changes nothing.
+- ``fills``: every execution once, as told apart by a :class:`pyrt.messages.ExecutionLedger`
+  (``execution_id`` is UNIQUE too), so a redelivered fill is a no-op (counted in
+  :meth:`Store.statistics` and logged). A fill for an order the store does not know is kept all
+  the same, since it moved a position at the venue (it is not counted into an order recorded
+  after it). A fill that contradicts its order (symbol, side, venue id) or overfills it is kept
+  as the venue reported it, and logged; the order row stays as the tracker left it.
 - ``messages``: every recorded message that changed something, encoded with
   :func:`pyrt.messages.encode`, in order, so an :class:`~pyrt.execution.orders.OrderTracker` or a risk
   engine can be rebuilt by feeding them back (:meth:`Store.messages`).
@@ -57,8 +60,10 @@ from typing import Final, Literal, NamedTuple, final
 import attrs
 
 from ..errors import StoreError
-from ..execution.orders import OrderState
+from ..execution.orders import AnomalyKind, OrderState, OrderTracker, OrderView
 from ..messages import (
+    ExecutionLedger,
+    ExecutionVerdict,
     Message,
     OrderAccepted,
     OrderCanceled,
@@ -91,13 +96,7 @@ logger = logging.getLogger(__name__)
 #: The layout this module writes and the newest it reads.
 SCHEMA_VERSION: Final = 2
 
-# A filled quantity within this fraction of the order's quantity is complete (float sums of
-# partial fills), as in pyrt.execution.orders
-_FILL_TOLERANCE: Final = 1e-9
-
 _OPEN_STATES: Final = tuple(str(state) for state in OrderState if not state.is_terminal)
-# Progress before any fill, so a late submit or accept never moves an order backwards
-_RANK: Final = {OrderState.PENDING_SUBMIT: 0, OrderState.SUBMITTED: 1, OrderState.ACCEPTED: 2}
 
 _RecordInput = RiskApproved | OrderSubmitted | OrderAccepted | OrderFilled | OrderCanceled | OrderRejected
 _RECORDED_TYPES: Final = (
@@ -474,7 +473,7 @@ class Store:
     not thread-safe (see the module docstring).
     """
 
-    __slots__ = ("_counters", "_db", "_path", "_run_id", "_synchronous")
+    __slots__ = ("_counters", "_db", "_executions", "_path", "_run_id", "_synchronous", "_tracker")
 
     def __init__(self, db: sqlite3.Connection, *, path: str, synchronous: _Synchronous) -> None:
         # Use Store.open: it creates or checks the schema before handing the connection here
@@ -483,6 +482,9 @@ class Store:
         self._synchronous = synchronous
         self._run_id: int | None = None
         self._counters = _Counters()
+        # what the recorded messages made of the orders and the fills, rebuilt on the first write
+        self._tracker: OrderTracker | None = None
+        self._executions: ExecutionLedger | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -745,19 +747,12 @@ class Store:
         # Counters move only after the commit, so a rolled back batch is not counted
         counts = _Counters()
         if wanted:
-            with self._transaction() as db:
-                for msg in wanted:
-                    outcome = self._apply(db, msg)
-                    if outcome is _Outcome.APPLIED:
-                        counts.recorded += 1
-                        db.execute(
-                            "INSERT INTO messages (topic, client_order_id, body, run_id) VALUES (?, ?, ?, ?)",
-                            (msg.TOPIC, msg.client_order_id, encode(msg), self._run_id),
-                        )
-                    elif outcome is _Outcome.DUPLICATE_FILL:
-                        counts.duplicate_fills += 1
-                    else:
-                        counts.refused += 1
+            try:
+                self._apply_all(wanted, counts)
+            except BaseException:
+                # the tracker and ledger took messages the file never got: rebuild them from it
+                self._tracker = self._executions = None
+                raise
         else:
             self._conn()  # a closed store refuses an all-market-data batch too
         counters = self._counters
@@ -766,6 +761,33 @@ class Store:
         counters.refused += counts.refused
         counters.ignored += len(batch) - len(wanted)
         return counts.recorded
+
+    def _apply_all(self, wanted: list[_RecordInput], counts: _Counters) -> None:
+        if self._tracker is None or self._executions is None:
+            self._tracker, self._executions = self._rebuild()
+        with self._transaction() as db:
+            for msg in wanted:
+                outcome = self._apply(db, msg)
+                if outcome is _Outcome.APPLIED:
+                    counts.recorded += 1
+                    db.execute(
+                        "INSERT INTO messages (topic, client_order_id, body, run_id) VALUES (?, ?, ?, ?)",
+                        (msg.TOPIC, msg.client_order_id, encode(msg), self._run_id),
+                    )
+                elif outcome is _Outcome.DUPLICATE_FILL:
+                    counts.duplicate_fills += 1
+                else:
+                    counts.refused += 1
+
+    def _rebuild(self) -> tuple[OrderTracker, ExecutionLedger]:
+        tracker = OrderTracker()
+        for msg in self.messages():
+            if isinstance(msg, _RECORDED_TYPES):
+                tracker.on_message(msg)  # refusals repeat as they happened: the state is the same
+        executions = ExecutionLedger()
+        for fill in self.fills():
+            executions.remember(fill)
+        return tracker, executions
 
     def record_trading_state(self, state: str, reason: str, ts_ns: int) -> None:
         """Record a trading state change in its own transaction.
@@ -795,137 +817,72 @@ class Store:
         return _Outcome.REFUSED
 
     def _apply(self, db: sqlite3.Connection, msg: _RecordInput) -> _Outcome:
+        assert self._tracker is not None  # _apply_all built it
         if isinstance(msg, OrderFilled):
-            return self._apply_fill(db, msg)
-        row = db.execute(
-            "SELECT symbol, side, state, venue_order_id FROM orders WHERE client_order_id = ?",
-            (msg.client_order_id,),
-        ).fetchone()
-        if isinstance(msg, RiskApproved):
-            if row is not None:
-                return self._refuse(msg, f"order already recorded ({row[2]})")
-            signal = msg.signal
-            db.execute(
-                "INSERT INTO orders (client_order_id, symbol, side, quantity, order_type, time_in_force, "
-                "limit_price, stop_price, signal_id, state, filled_quantity, fill_notional, fees, reason, "
-                "ts_created, ts_last, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0.0, 0.0, 0.0, '', ?, ?, ?)",
-                (
-                    msg.client_order_id,
-                    signal.symbol,
-                    str(signal.side),
-                    signal.quantity,
-                    str(signal.order_type),
-                    str(signal.time_in_force),
-                    signal.limit_price,
-                    signal.stop_price,
-                    signal.signal_id,
-                    str(OrderState.PENDING_SUBMIT),
-                    msg.ts_event,
-                    msg.ts_event,
-                    self._run_id,
-                ),
-            )
-            return _Outcome.APPLIED
-        if isinstance(msg, OrderSubmitted):
-            return self._apply_submitted(db, msg, row)
-        if row is None:
-            return self._refuse(msg, "no such order recorded")
-        symbol, _side, state_text, venue_order_id = row
-        state = OrderState(state_text)
-        if msg.symbol != symbol:
-            return self._refuse(msg, f"expected symbol {symbol}, was {msg.symbol}")
-        if isinstance(msg, OrderAccepted):
-            if venue_order_id is not None and venue_order_id != msg.venue_order_id:
-                return self._refuse(
-                    msg, f"expected venue_order_id {venue_order_id}, was {msg.venue_order_id}"
-                )
-            new_state = OrderState.ACCEPTED if _RANK.get(state, len(_RANK)) < 2 else state
-            db.execute(
-                "UPDATE orders SET venue_order_id = ?, state = ?, ts_accepted = COALESCE(ts_accepted, ?), "
-                "ts_last = CASE WHEN ? THEN ? ELSE ts_last END WHERE client_order_id = ?",
-                (
-                    msg.venue_order_id,
-                    str(new_state),
-                    msg.ts_event,
-                    new_state is not state,
-                    msg.ts_event,
-                    msg.client_order_id,
-                ),
-            )
-            return _Outcome.APPLIED
-        if state.is_terminal:
-            return self._refuse(msg, f"order already {state}")
-        if isinstance(msg, OrderCanceled):
-            end = OrderState.EXPIRED if "expire" in msg.reason.lower() else OrderState.CANCELED
-            venue_id = msg.venue_order_id or None
-        else:
-            end = OrderState.REJECTED
-            venue_id = None
+            return self._apply_fill(db, msg, self._tracker)
+        anomaly = self._tracker.on_message(msg)
+        if anomaly is not None:
+            return self._refuse(msg, anomaly.detail)
+        view = self._tracker.get(msg.client_order_id)
+        assert view is not None  # the tracker just applied a message for it
+        self._write_order(db, view, msg)
+        return _Outcome.APPLIED
+
+    def _write_order(self, db: sqlite3.Connection, view: OrderView, msg: _RecordInput) -> None:
+        # The row is the tracker's view; only the first-seen times are the store's own
+        ts_submitted = msg.ts_event if isinstance(msg, OrderSubmitted) else None
+        ts_accepted = msg.ts_event if isinstance(msg, OrderAccepted) else None
         db.execute(
-            "UPDATE orders SET state = ?, reason = ?, ts_last = ?, "
-            "venue_order_id = COALESCE(venue_order_id, ?) WHERE client_order_id = ?",
-            (str(end), msg.reason, msg.ts_event, venue_id, msg.client_order_id),
+            f"INSERT INTO orders ({_ORDER_COLUMNS}, run_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (client_order_id) DO UPDATE SET venue_order_id = excluded.venue_order_id, "
+            "quantity = excluded.quantity, order_type = excluded.order_type, "
+            "time_in_force = excluded.time_in_force, limit_price = excluded.limit_price, "
+            "stop_price = excluded.stop_price, state = excluded.state, "
+            "filled_quantity = excluded.filled_quantity, fill_notional = excluded.fill_notional, "
+            "fees = excluded.fees, reason = excluded.reason, "
+            "ts_submitted = COALESCE(orders.ts_submitted, excluded.ts_submitted), "
+            "ts_accepted = COALESCE(orders.ts_accepted, excluded.ts_accepted), ts_last = excluded.ts_last",
+            (
+                view.client_order_id,
+                view.venue_order_id,
+                view.symbol,
+                str(view.side),
+                view.quantity,
+                str(view.order_type),
+                str(view.time_in_force),
+                view.limit_price,
+                view.stop_price,
+                view.signal_id,
+                str(view.state),
+                view.filled_quantity,
+                view.fill_notional,
+                view.fees,
+                view.reason,
+                msg.ts_event,
+                ts_submitted,
+                ts_accepted,
+                view.ts_last,
+                self._run_id,
+            ),
         )
-        return _Outcome.APPLIED
 
-    def _apply_submitted(
-        self, db: sqlite3.Connection, msg: OrderSubmitted, row: tuple[object, ...] | None
-    ) -> _Outcome:
-        if row is None:
-            db.execute(
-                "INSERT INTO orders (client_order_id, symbol, side, quantity, order_type, time_in_force, "
-                "limit_price, stop_price, state, filled_quantity, fill_notional, fees, reason, "
-                "ts_created, ts_submitted, ts_last, run_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0.0, 0.0, 0.0, '', ?, ?, ?, ?)",
-                (
-                    msg.client_order_id,
-                    msg.symbol,
-                    str(msg.side),
-                    msg.quantity,
-                    str(msg.order_type),
-                    str(msg.time_in_force),
-                    msg.limit_price,
-                    msg.stop_price,
-                    str(OrderState.SUBMITTED),
-                    msg.ts_event,
-                    msg.ts_event,
-                    msg.ts_event,
-                    self._run_id,
-                ),
+    def _apply_fill(self, db: sqlite3.Connection, fill: OrderFilled, tracker: OrderTracker) -> _Outcome:
+        assert self._executions is not None  # _apply_all built it
+        verdict = self._executions.check(fill)
+        if verdict is not ExecutionVerdict.NEW:
+            if verdict is ExecutionVerdict.CONTRADICTORY:
+                logger.error("store: fill not recorded: %s", self._executions.contradiction(fill))
+            logger.warning(
+                "store: duplicate fill %s for %s not recorded again (%d so far)",
+                fill.execution_id,
+                fill.client_order_id,
+                self._counters.duplicate_fills + 1,
             )
-            return _Outcome.APPLIED
-        symbol, side, state_text, _venue_order_id = row
-        if (symbol, side) != (msg.symbol, str(msg.side)):
-            return self._refuse(msg, f"expected {side} {symbol}, submitted {msg.side} {msg.symbol}")
-        if OrderState(str(state_text)) is OrderState.PENDING_SUBMIT:
-            # execution may have rounded the approved quantity or prices: the submitted ones win
-            db.execute(
-                "UPDATE orders SET state = ?, quantity = ?, order_type = ?, time_in_force = ?, "
-                "limit_price = ?, stop_price = ?, ts_submitted = ?, ts_last = ? WHERE client_order_id = ?",
-                (
-                    str(OrderState.SUBMITTED),
-                    msg.quantity,
-                    str(msg.order_type),
-                    str(msg.time_in_force),
-                    msg.limit_price,
-                    msg.stop_price,
-                    msg.ts_event,
-                    msg.ts_event,
-                    msg.client_order_id,
-                ),
-            )
-        else:
-            db.execute(
-                "UPDATE orders SET ts_submitted = COALESCE(ts_submitted, ?) WHERE client_order_id = ?",
-                (msg.ts_event, msg.client_order_id),
-            )
-        return _Outcome.APPLIED
-
-    def _apply_fill(self, db: sqlite3.Connection, fill: OrderFilled) -> _Outcome:
-        cursor = db.execute(
-            "INSERT OR IGNORE INTO fills (client_order_id, venue_order_id, execution_id, symbol, side, "
-            "fill_price, fill_quantity, cumulative_quantity, leaves_quantity, fee, ts_event, ts_init, run_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            return _Outcome.DUPLICATE_FILL
+        self._executions.remember(fill)
+        db.execute(
+            f"INSERT INTO fills ({_FILL_COLUMNS}, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 fill.client_order_id,
                 fill.venue_order_id,
@@ -942,69 +899,26 @@ class Store:
                 self._run_id,
             ),
         )
-        if cursor.rowcount == 0:
-            logger.warning(
-                "store: duplicate fill %s for %s not recorded again (%d so far)",
-                fill.execution_id,
-                fill.client_order_id,
-                self._counters.duplicate_fills + 1,
-            )
-            return _Outcome.DUPLICATE_FILL
         # The fill is a fact at the venue (it moved the position), so it stays recorded even when
-        # its order is unknown here or contradicts it; only the order row is left alone then
-        row = db.execute(
-            "SELECT symbol, side, state, venue_order_id, quantity, filled_quantity FROM orders "
-            "WHERE client_order_id = ?",
-            (fill.client_order_id,),
-        ).fetchone()
-        if row is None:
+        # the tracker refuses it for its order; only the order row is left alone then
+        anomaly = tracker.on_filled(fill)
+        if anomaly is None:
+            view = tracker.get(fill.client_order_id)
+            assert view is not None  # the tracker just counted a fill into it
+            self._write_order(db, view, fill)
+        elif anomaly.kind is AnomalyKind.UNKNOWN_ORDER:
             logger.warning(
                 "store: fill %s for unrecorded order %s kept; no order row to update",
                 fill.execution_id,
                 fill.client_order_id,
             )
-            return _Outcome.APPLIED
-        symbol, side, state_text, venue_order_id, quantity, filled = row
-        if (symbol, side) != (fill.symbol, str(fill.side)) or (
-            venue_order_id is not None and venue_order_id != fill.venue_order_id
-        ):
+        else:
             logger.warning(
-                "store: fill %s kept, but it contradicts order %s (%s %s %s), which is left as it was",
+                "store: fill %s kept as reported, but order %s is left as it was: %s",
                 fill.execution_id,
                 fill.client_order_id,
-                side,
-                symbol,
-                venue_order_id,
+                anomaly.detail,
             )
-            return _Outcome.APPLIED
-        state = OrderState(str(state_text))
-        filled += fill.fill_quantity
-        if filled > quantity * (1.0 + _FILL_TOLERANCE):
-            logger.warning(
-                "store: fill %s takes order %s to %.12g of %.12g (overfill, kept as reported)",
-                fill.execution_id,
-                fill.client_order_id,
-                filled,
-                quantity,
-            )
-        complete = filled >= quantity * (1.0 - _FILL_TOLERANCE)
-        if complete or (fill.is_final and not state.is_terminal):
-            state = OrderState.FILLED
-        elif not state.is_terminal:
-            state = OrderState.PARTIALLY_FILLED
-        db.execute(
-            "UPDATE orders SET filled_quantity = ?, fill_notional = fill_notional + ?, fees = fees + ?, "
-            "venue_order_id = ?, state = ?, ts_last = ? WHERE client_order_id = ?",
-            (
-                filled,
-                fill.fill_quantity * fill.fill_price,
-                fill.fee,
-                fill.venue_order_id,
-                str(state),
-                fill.ts_event,
-                fill.client_order_id,
-            ),
-        )
         return _Outcome.APPLIED
 
     # ------------------------------------------------------------------ reading

@@ -57,6 +57,7 @@ import attrs
 
 from ...errors import DecodeError
 from ...messages import (
+    FILL_TOLERANCE,
     Message,
     OrderAccepted,
     OrderCanceled,
@@ -70,8 +71,8 @@ from ._wire import format_decimal, order_from_wire, parse_optional_number, parse
 
 logger = logging.getLogger(__name__)
 
-#: Relative slack for float sums of fill quantities.
-_EPSILON: Final = 1e-9
+#: Relative slack for float sums of fill quantities: the order lifecycle's, once.
+_EPSILON: Final = FILL_TOLERANCE
 ACCEPT_EVENTS: Final = frozenset({"new", "accepted"})
 FILL_EVENTS: Final = frozenset({"fill", "partial_fill"})
 #: Events and statuses that end an order unfilled (``expired`` becomes EXPIRED in the tracker).
@@ -238,23 +239,13 @@ class OrderUpdateMapper:
             logger.error("replacement %s has no quantity (notional); not tracked", order.client_order_id)
             return []
         try:
-            return [
-                OrderSubmitted(
-                    client_order_id=order.client_order_id,
-                    symbol=order.symbol,
-                    side=order.side,
-                    quantity=order.quantity,
-                    order_type=order.order_type,
-                    time_in_force=order.time_in_force,
-                    limit_price=order.limit_price,
-                    stop_price=order.stop_price,
-                    ts_event=ts_event,
-                    ts_init=ts_init,
-                )
-            ]
+            submitted = OrderSubmitted.of(
+                order, client_order_id=order.client_order_id, ts_event=ts_event, ts_init=ts_init
+            )
         except ValueError as exc:
             logger.error("replacement %s cannot be tracked: %s", order.client_order_id, exc)
             return []
+        return [submitted]
 
     # -- messages ----------------------------------------------------------------------------
 
