@@ -20,6 +20,7 @@ import attrs
 import orjson
 
 from ...messages import OrderType, Side, TimeInForce
+from .._alpaca_wire import format_decimal, format_timestamp
 from ..sim.engine import (
     EngineAccount,
     EngineEvent,
@@ -35,9 +36,7 @@ from ._wire import (
     WireError,
     asset_class,
     asset_id,
-    dec,
-    dec_opt,
-    format_ts,
+    format_decimal_opt,
     format_ts_opt,
     is_crypto,
     parse_bool,
@@ -158,9 +157,9 @@ class TradingApi:
         return {
             "id": order.id,
             "client_order_id": order.client_order_id,
-            "created_at": format_ts(order.created_at_ns),
-            "updated_at": format_ts(order.updated_at_ns),
-            "submitted_at": format_ts(order.submitted_at_ns),
+            "created_at": format_timestamp(order.created_at_ns),
+            "updated_at": format_timestamp(order.updated_at_ns),
+            "submitted_at": format_timestamp(order.submitted_at_ns),
             "filled_at": format_ts_opt(order.filled_at_ns),
             "expired_at": format_ts_opt(order.expired_at_ns),
             "canceled_at": format_ts_opt(order.canceled_at_ns),
@@ -171,18 +170,18 @@ class TradingApi:
             "asset_id": asset_id(order.symbol),
             "symbol": order.symbol,
             "asset_class": asset_class(order.symbol),
-            "notional": dec(notional) if notional is not None else None,
-            "qty": dec(order.qty) if notional is None else None,
-            "filled_qty": dec(order.filled_qty),
-            "filled_avg_price": dec_opt(order.filled_avg_price),
+            "notional": format_decimal(notional) if notional is not None else None,
+            "qty": format_decimal(order.qty) if notional is None else None,
+            "filled_qty": format_decimal(order.filled_qty),
+            "filled_avg_price": format_decimal_opt(order.filled_avg_price),
             "order_class": "simple",
             "order_type": str(order.order_type),
             "type": str(order.order_type),
             "side": str(order.side),
             "position_intent": None,
             "time_in_force": str(order.time_in_force),
-            "limit_price": dec_opt(order.limit_price),
-            "stop_price": dec_opt(order.stop_price),
+            "limit_price": format_decimal_opt(order.limit_price),
+            "stop_price": format_decimal_opt(order.stop_price),
             "status": order.status,
             "extended_hours": order.id in self._extended_hours,
             "legs": None,
@@ -198,15 +197,15 @@ class TradingApi:
         """Return the trade_updates payload for one engine event (section 3.3)."""
         payload: dict[str, object] = {
             "event": event.event,
-            "timestamp": format_ts(event.ts_ns),
+            "timestamp": format_timestamp(event.ts_ns),
             "order": self.order_to_wire(event.order),
         }
         if event.price is not None:
-            payload["price"] = dec(event.price)
+            payload["price"] = format_decimal(event.price)
         if event.qty is not None:
-            payload["qty"] = dec(event.qty)
+            payload["qty"] = format_decimal(event.qty)
         if event.position_qty is not None:
-            payload["position_qty"] = dec(event.position_qty)
+            payload["position_qty"] = format_decimal(event.position_qty)
         if event.execution_id is not None:
             payload["execution_id"] = event.execution_id
         return payload
@@ -223,24 +222,24 @@ class TradingApi:
             "exchange": CRYPTO_EXCHANGE if is_crypto(symbol) else EQUITY_EXCHANGE,
             "asset_class": asset_class(symbol),
             "asset_marginable": not is_crypto(symbol),
-            "qty": dec(position.qty),
-            "qty_available": dec(position.qty),
+            "qty": format_decimal(position.qty),
+            "qty_available": format_decimal(position.qty),
             "side": "long" if position.qty > 0 else "short",
-            "avg_entry_price": dec(position.avg_entry_price),
-            "market_value": dec(position.market_value),
-            "cost_basis": dec(position.cost_basis),
-            "unrealized_pl": dec(position.unrealized_pl),
-            "unrealized_plpc": dec(round(plpc, 10)),
-            "unrealized_intraday_pl": dec(position.unrealized_pl),
-            "unrealized_intraday_plpc": dec(round(plpc, 10)),
-            "current_price": dec(position.current_price),
-            "lastday_price": dec(position.current_price),
+            "avg_entry_price": format_decimal(position.avg_entry_price),
+            "market_value": format_decimal(position.market_value),
+            "cost_basis": format_decimal(position.cost_basis),
+            "unrealized_pl": format_decimal(position.unrealized_pl),
+            "unrealized_plpc": format_decimal(round(plpc, 10)),
+            "unrealized_intraday_pl": format_decimal(position.unrealized_pl),
+            "unrealized_intraday_plpc": format_decimal(round(plpc, 10)),
+            "current_price": format_decimal(position.current_price),
+            "lastday_price": format_decimal(position.current_price),
             "change_today": "0",
         }
 
     def account_to_wire(self, account: EngineAccount, now_ns: int) -> dict[str, object]:
         """Return the Alpaca Account object (section 2.9), multiplier 1 (a cash account)."""
-        buying_power = dec(account.buying_power)
+        buying_power = format_decimal(account.buying_power)
         position_value = account.long_market_value + account.short_market_value
         return {
             "id": self._account_id,
@@ -255,24 +254,24 @@ class TradingApi:
             "non_marginable_buying_power": buying_power,
             "options_buying_power": buying_power,
             "bod_dtbp": "0",
-            "cash": dec(account.cash),
+            "cash": format_decimal(account.cash),
             "accrued_fees": "0",
             "pending_transfer_in": "0",
             "pending_transfer_out": "0",
-            "portfolio_value": dec(account.equity),
+            "portfolio_value": format_decimal(account.equity),
             "pattern_day_trader": False,
             "trading_blocked": self.account_status.trading_blocked,
             "transfers_blocked": False,
             "account_blocked": self.account_status.account_blocked,
-            "created_at": format_ts(self._created_at_ns),
+            "created_at": format_timestamp(self._created_at_ns),
             "trade_suspended_by_user": self.account_status.trade_suspended_by_user,
             "multiplier": "1",
             "shorting_enabled": True,
-            "equity": dec(account.equity),
-            "last_equity": dec(self._last_equity),
-            "long_market_value": dec(account.long_market_value),
-            "short_market_value": dec(account.short_market_value),
-            "position_market_value": dec(round(position_value, 9)),
+            "equity": format_decimal(account.equity),
+            "last_equity": format_decimal(self._last_equity),
+            "long_market_value": format_decimal(account.long_market_value),
+            "short_market_value": format_decimal(account.short_market_value),
+            "position_market_value": format_decimal(round(position_value, 9)),
             "initial_margin": "0",
             "maintenance_margin": "0",
             "last_maintenance_margin": "0",

@@ -16,7 +16,7 @@ import attrs
 import trio
 
 from ...messages import QuoteReceived, TradeReceived
-from ...runtime.clock import Clock, WallClock
+from ...runtime.clock import NS_PER_SECOND, Clock, WallClock
 from ..sim.engine import EngineEvent, MatchingEngine
 from ..sim.market import MarketSimulator
 from ._datastream import DataFeed, FeedSpec
@@ -25,7 +25,7 @@ from ._http import DROP, Drop, Request, Response, serve_http_connection
 from ._rest import AccountStatus, TradingApi
 from ._tradestream import TradeUpdatesHub
 from ._websocket import ServerWebSocket, handshake_response, is_upgrade_request
-from ._wire import NS_PER_SECOND, is_crypto
+from ._wire import is_crypto
 
 __all__ = ["LocalVenue", "LocalVenueStatistics"]
 
