@@ -11,9 +11,9 @@ import logging
 import math
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Final, final
+from typing import Final, Literal, final
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -21,14 +21,8 @@ import orjson
 
 from ...messages import OrderType, Side, TimeInForce
 from .._alpaca_wire import format_decimal, format_timestamp
-from ..sim.engine import (
-    EngineAccount,
-    EngineEvent,
-    EngineOrder,
-    EnginePosition,
-    EngineRejected,
-    MatchingEngine,
-)
+from ..sim.account import EngineAccount, EnginePosition
+from ..sim.matching import CODE_INVALID, EngineEvent, EngineOrder, EngineRejected, MatchingEngine
 from ._http import Request, Response
 from ._wire import (
     CRYPTO_EXCHANGE,
@@ -72,6 +66,76 @@ _ORDER_FIELDS: Final = frozenset(
     }
 )
 MAX_LIST_LIMIT: Final = 500
+
+
+def _invalid_query(message: str) -> EngineRejected:
+    return EngineRejected(message, status_code=422, code=CODE_INVALID)
+
+
+def list_orders(
+    orders: Iterable[EngineOrder],
+    *,
+    status: Literal["open", "closed", "all"] | str = "open",
+    limit: int | None = 50,
+    after_ns: int | None = None,
+    until_ns: int | None = None,
+    direction: Literal["asc", "desc"] | str = "desc",
+    symbols: Iterable[str] | None = None,
+    side: Side | str | None = None,
+) -> list[EngineOrder]:
+    """Filter orders as Alpaca's ``GET /v2/orders`` does.
+
+    Args:
+        orders: every order, in submission order (:meth:`MatchingEngine.orders`).
+        status: ``open``, ``closed`` or ``all``.
+        limit: at most this many orders (``None``: no limit).
+        after_ns: only orders submitted strictly after this time.
+        until_ns: only orders submitted strictly before this time.
+        direction: ``desc`` (newest first) or ``asc``, by submission time.
+        symbols: only these symbols.
+        side: only this side.
+
+    Returns:
+        The matching orders, ordered by submission time, at most ``limit`` of them.
+
+    Raises:
+        EngineRejected: 422 for an unknown status, direction or side, or a limit < 1.
+    """
+    if status not in ("open", "closed", "all"):
+        raise _invalid_query(f"status must be open, closed or all, was {status!r}")
+    if direction not in ("asc", "desc"):
+        raise _invalid_query(f"direction must be asc or desc, was {direction!r}")
+    if limit is not None and limit < 1:
+        raise _invalid_query(f"limit must be >= 1, was {limit}")
+    side_ = None
+    if side is not None:
+        try:
+            side_ = Side(side)
+        except ValueError:
+            raise _invalid_query(f"invalid side: {side!r}") from None
+    wanted = frozenset(symbols) if symbols is not None else None
+    candidates = list(orders)
+    if direction == "desc":
+        candidates.reverse()
+    found: list[EngineOrder] = []
+    for order in candidates:
+        if status == "open" and not order.is_open:
+            continue
+        if status == "closed" and order.is_open:
+            continue
+        if after_ns is not None and order.created_at_ns <= after_ns:
+            continue
+        if until_ns is not None and order.created_at_ns >= until_ns:
+            continue
+        if wanted is not None and order.symbol not in wanted:
+            continue
+        if side_ is not None and order.side is not side_:
+            continue
+        found.append(order)
+        if limit is not None and len(found) >= limit:
+            break
+    return found
+
 
 Publish = Callable[[Sequence[EngineEvent]], None]
 
@@ -499,7 +563,8 @@ class TradingApi:
         side = query.get("side")
         if "nested" in query:
             parse_bool(query["nested"], name="nested")  # no multi-leg orders here: nothing to nest
-        orders = self.engine.list_orders(
+        orders = list_orders(
+            self.engine.orders(),
             status=query.get("status", "open"),
             limit=limit,
             after_ns=parse_ts(after, name="after") if after else None,

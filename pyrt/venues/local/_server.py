@@ -17,8 +17,8 @@ import trio
 
 from ...messages import QuoteReceived, TradeReceived
 from ...runtime.clock import NS_PER_SECOND, Clock, WallClock
-from ..sim.engine import EngineEvent, MatchingEngine
 from ..sim.market import MarketSimulator
+from ..sim.matching import EngineEvent, MatchingEngine
 from ._datastream import DataFeed, FeedSpec
 from ._faults import FaultState, RestFault, VenueFaults
 from ._http import DROP, Drop, Request, Response, serve_http_connection

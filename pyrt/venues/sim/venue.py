@@ -33,8 +33,8 @@ from ...messages import (
     QuoteReceived,
 )
 from .._protocols import AccountSnapshot, Emit, VenueOrder, VenuePosition
-from .engine import EngineEvent, EngineOrder, EngineRejected, MatchingEngine
 from .market import MarketSimulator
+from .matching import EngineEvent, EngineOrder, EngineRejected, MatchingEngine
 
 if TYPE_CHECKING:
     from ...runtime.clock import Clock
@@ -501,10 +501,7 @@ class SimVenue:
     async def list_open_orders(self) -> list[VenueOrder]:
         """Return every open order, oldest first."""
         await trio.lowlevel.checkpoint()
-        return [
-            _venue_order(order)
-            for order in self._engine.list_orders(status="open", limit=None, direction="asc")
-        ]
+        return [_venue_order(order) for order in self._engine.open_orders()]
 
     async def list_positions(self) -> list[VenuePosition]:
         """Return the open positions, sorted by symbol."""
