@@ -70,6 +70,7 @@ from typing import TYPE_CHECKING, Final, Protocol, final
 import attrs
 
 from ..messages import OrderType, RiskApproved, RiskRejected, Side
+from ..runtime.clock import NS_PER_SECOND
 
 if TYPE_CHECKING:
     from ..config import RiskConfig
@@ -157,7 +158,7 @@ SESSION_TIME_ZONE: Final = "America/New_York"
 """The exchange time zone whose midnight starts a new trading session (and daily loss)."""
 
 _TZ: Final = zoneinfo.ZoneInfo(SESSION_TIME_ZONE)
-_NS: Final = 1_000_000_000
+_NS: Final = NS_PER_SECOND
 _SECOND_NS: Final = _NS
 _MINUTE_NS: Final = 60 * _NS
 
