@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Final, final
 import attrs
 import trio
 
+from ..._validators import finite_non_negative
 from ...errors import ConfigError, RateLimited, TransportError, VenueRejected, VenueUnavailable
 from ...messages import (
     Message,
@@ -51,11 +52,6 @@ def _probability(_inst: object, attribute: attrs.Attribute[float], value: float)
         raise ValueError(f"{attribute.name} must be a probability in [0, 1], was {value!r}")
 
 
-def _finite_non_negative(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (value >= 0.0 and math.isfinite(value)):
-        raise ValueError(f"{attribute.name} must be a finite number >= 0, was {value!r}")
-
-
 @final
 @attrs.frozen(kw_only=True)
 class SimFaults:
@@ -77,13 +73,13 @@ class SimFaults:
     submit_delay: float = attrs.field(default=0.0, validator=_probability)
     """Chance a submit's reply is held ``submit_delay_seconds`` after the engine accepted the
     order (a slow venue); drawn apart from the three faults above."""
-    submit_delay_seconds: float = attrs.field(default=3.0, validator=_finite_non_negative)
+    submit_delay_seconds: float = attrs.field(default=3.0, validator=finite_non_negative)
     """How long a delayed reply is held, on the venue's clock."""
     request_unavailable: float = attrs.field(default=0.0, validator=_probability)
     """Chance a lookup, list or cancel fails with a 503 before the engine sees it."""
     drop_tick: float = attrs.field(default=0.0, validator=_probability)
     """Chance each market message is lost on the way to the feed (the engine still sees it)."""
-    retry_after: float = attrs.field(default=1.0, validator=_finite_non_negative)
+    retry_after: float = attrs.field(default=1.0, validator=finite_non_negative)
     """Seconds a simulated 429 asks the caller to wait."""
 
     def __attrs_post_init__(self) -> None:
