@@ -43,6 +43,7 @@ import orjson
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.preconf.orjson import make_converter as _make_orjson_converter
 
+from ._validators import SYMBOL as _SYMBOL
 from .errors import ConfigError
 
 __all__ = [
@@ -79,7 +80,6 @@ ENV_DATA_DIR: Final = "PYRT_DATA_DIR"
 VENUE_NAMES: Final = ("local", "sim", "alpaca")
 
 # Same shape as the message validators accept, so a configured symbol never fails in a message
-_SYMBOL: Final = re.compile(r"^[A-Z0-9][A-Z0-9./\-]{0,31}$")
 _ADDRESS: Final = re.compile(
     r"^tcp://(?P<host>\*|[A-Za-z0-9_.\-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>\*|[0-9]{1,5})$"
 )

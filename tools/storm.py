@@ -106,7 +106,7 @@ async def storm(scale: float, workdir: Path) -> dict[str, Any]:
         result["returncode"] = proc.returncode
         result["stderr_tail"] = proc.stderr.decode(errors="replace")[-4000:]
         result["stdout_tail"] = proc.stdout.decode(errors="replace")[-2000:]
-        result["venue_orders"] = venue.engine.list_orders(status="all", limit=None)
+        result["venue_orders"] = venue.engine.orders()
         result["venue_positions"] = {p.symbol: p.qty for p in venue.engine.positions()}
         result["faults_injected"] = dict(venue.statistics().faults_injected)
         nursery.cancel_scope.cancel()

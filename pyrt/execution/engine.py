@@ -68,6 +68,7 @@ from ..messages import (
     RiskApproved,
     TradingStateChanged,
 )
+from ..runtime.clock import NS_PER_SECOND
 from ..venues import VenueOrder
 from .orders import OrderAnomaly, OrderTracker
 
@@ -85,7 +86,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-NS_PER_SECOND: Final = 1_000_000_000
 STALE: Final = "stale"
 """The first word of the reason of an approval rejected for age."""
 MAX_LOOKUP_BACKOFF: Final = 30.0

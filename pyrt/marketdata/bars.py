@@ -33,10 +33,10 @@ from typing import Final, final
 import attrs
 
 from ..messages import BarReceived, TradeReceived
+from ..runtime.clock import NS_PER_SECOND as NS
 
 __all__ = ["BarAggregator", "BarResampler", "BarStatistics", "parse_timeframe"]
 
-NS: Final = 1_000_000_000
 _INF: Final = math.inf
 _UNITS: Final = {"ms": NS // 1000, "s": NS, "m": 60 * NS, "h": 3600 * NS, "d": 86400 * NS}
 _TIMEFRAME: Final = re.compile(r"^([1-9][0-9]*)(ms|[smhd])$")

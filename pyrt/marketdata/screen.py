@@ -29,12 +29,12 @@ from typing import Any, Final, final
 import attrs
 
 from ..messages import BarReceived, BookReceived, Message, QuoteReceived, TradeReceived
+from ..runtime.clock import NS_PER_SECOND as NS
 
 __all__ = ["MarketDataScreen", "ScreenStatistics"]
 
 logger = logging.getLogger(__name__)
 
-NS: Final = 1_000_000_000
 
 #: Reasons an item is refused (keys of ``ScreenStatistics.refused``).
 UNSUBSCRIBED_SYMBOL: Final = "unsubscribed_symbol"

@@ -6,7 +6,7 @@ from typing import ClassVar, Final, final
 
 import attrs
 
-from ._validators import non_empty
+from .._validators import non_empty
 
 __all__ = ["CONTROL_COMMANDS", "OPERATOR", "ControlCommand"]
 

@@ -7,7 +7,7 @@ from typing import ClassVar, Final, final
 
 import attrs
 
-from ._validators import (
+from .._validators import (
     finite_non_negative,
     finite_positive,
     is_symbol,

@@ -7,7 +7,7 @@ from typing import ClassVar, final
 
 import attrs
 
-from ._validators import non_empty, non_negative_int
+from .._validators import non_empty, non_negative_int
 
 __all__ = ["Heartbeat", "SupervisorEvent", "SupervisorEventKind"]
 

@@ -6,7 +6,7 @@ from typing import ClassVar, Protocol, final
 
 import attrs
 
-from ._validators import (
+from .._validators import (
     finite_non_negative,
     finite_positive,
     is_symbol,

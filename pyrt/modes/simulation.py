@@ -11,7 +11,7 @@ import trio
 import trio.testing
 
 from ..config import PyrtConfig, config_to_dict
-from ..runtime.clock import VirtualClock, make_rng, seed_trio_scheduler
+from ..runtime.clock import NS_PER_SECOND, VirtualClock, make_rng, seed_trio_scheduler
 from ..runtime.journal import JournalWriter
 from ..strategy import Strategy
 from ..venues.sim.venue import SimVenue
@@ -20,7 +20,7 @@ from .tree import RunSummary, TradingTree
 
 __all__ = ["DEFAULT_START_NS", "run_simulation", "simulate"]
 
-DEFAULT_START_NS: Final = 1_767_312_000 * 1_000_000_000  # 2026-01-02T00:00:00Z
+DEFAULT_START_NS: Final = 1_767_312_000 * NS_PER_SECOND  # 2026-01-02T00:00:00Z
 
 
 async def simulate(

@@ -69,7 +69,9 @@ from typing import TYPE_CHECKING, Final, Protocol, final
 
 import attrs
 
+from .._validators import finite_positive
 from ..messages import OrderType, RiskApproved, RiskRejected, Side
+from ..runtime.clock import NS_PER_SECOND
 
 if TYPE_CHECKING:
     from ..config import RiskConfig
@@ -157,7 +159,7 @@ SESSION_TIME_ZONE: Final = "America/New_York"
 """The exchange time zone whose midnight starts a new trading session (and daily loss)."""
 
 _TZ: Final = zoneinfo.ZoneInfo(SESSION_TIME_ZONE)
-_NS: Final = 1_000_000_000
+_NS: Final = NS_PER_SECOND
 _SECOND_NS: Final = _NS
 _MINUTE_NS: Final = 60 * _NS
 
@@ -198,11 +200,6 @@ def client_order_id_for(signal_id: str) -> str:
     return f"{_CLIENT_ORDER_ID_PREFIX}{stem}-{digest}"
 
 
-def _positive(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (value > 0.0 and math.isfinite(value)):
-        raise ValueError(f"{attribute.name} must be a finite number > 0, was {value!r}")
-
-
 def _optional_positive(_inst: object, attribute: attrs.Attribute[float | None], value: float | None) -> None:
     if value is not None and not (value > 0.0 and math.isfinite(value)):
         raise ValueError(f"{attribute.name} must be a finite number > 0 or None, was {value!r}")
@@ -226,11 +223,11 @@ def _to_symbol_set(value: Iterable[str] | None) -> frozenset[str] | None:
 class RiskLimits:
     """The limits a :class:`RiskEngine` enforces; None switches an optional limit off."""
 
-    max_order_size: float = attrs.field(validator=_positive)
+    max_order_size: float = attrs.field(validator=finite_positive)
     """Largest quantity of one order."""
-    max_position_size: float = attrs.field(validator=_positive)
+    max_position_size: float = attrs.field(validator=finite_positive)
     """Largest absolute quantity per symbol, counting open orders on the same side."""
-    max_daily_loss: float = attrs.field(validator=_positive)
+    max_daily_loss: float = attrs.field(validator=finite_positive)
     """Loss since the session start (a positive currency amount) that switches to REDUCING."""
     max_order_notional: float | None = attrs.field(default=None, validator=_optional_positive)
     """Largest quantity × price of one order."""

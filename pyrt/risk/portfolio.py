@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Final, final
 
 import attrs
 
+from .._accounting import average_cost_fill
+
 if TYPE_CHECKING:
     from ..messages import OrderFilled
 
@@ -190,16 +192,8 @@ class Portfolio:
         new = old + signed
         if abs(new) <= _FLAT_TOLERANCE * max(abs(old), abs(signed)):
             new = 0.0
-        if old == 0.0 or (old > 0.0) == (signed > 0.0):
-            # opening or adding: the average cost moves towards the fill price
-            pos.avg_price = (abs(old) * pos.avg_price + abs(signed) * price) / abs(new)
-        else:
-            closing = min(abs(signed), abs(old))
-            pos.realized_pnl += closing * (price - pos.avg_price) * (1.0 if old > 0.0 else -1.0)
-            if new == 0.0:
-                pos.avg_price = 0.0
-            elif (new > 0.0) != (old > 0.0):
-                pos.avg_price = price  # flipped through zero: the rest opens at the fill price
+        pos.avg_price, realized = average_cost_fill(old, pos.avg_price, signed, price, new)
+        pos.realized_pnl += realized
         pos.quantity = new
         pos.realized_pnl -= fill.fee
         pos.fees += fill.fee

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Final, final
 import attrs
 import trio
 
+from pyrt._validators import finite_positive
 from pyrt.errors import SupervisionError
 from pyrt.messages import Heartbeat, SupervisorEvent, SupervisorEventKind
 
@@ -94,11 +95,6 @@ def _non_empty(_inst: object, attribute: attrs.Attribute[str], value: str) -> No
         raise ValueError(f"{attribute.name} must be a non-empty string, was {value!r}")
 
 
-def _finite_positive(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (value > 0.0 and value != math.inf):  # "not value > 0" also catches NaN
-        raise ValueError(f"{attribute.name} must be a finite number > 0, was {value!r}")
-
-
 @final
 @attrs.frozen(kw_only=True)
 class ChildSpec:
@@ -117,7 +113,7 @@ class ChildSpec:
     name: str = attrs.field(validator=_non_empty)
     start: Callable[..., Awaitable[None]]
     restart: Restart = Restart.PERMANENT
-    shutdown_timeout: float = attrs.field(default=DEFAULT_SHUTDOWN_TIMEOUT, validator=_finite_positive)
+    shutdown_timeout: float = attrs.field(default=DEFAULT_SHUTDOWN_TIMEOUT, validator=finite_positive)
 
 
 @final

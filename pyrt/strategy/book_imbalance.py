@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import Final, final
+from typing import final
 
 import attrs
 
 from ..indicators import EMA
 from ..marketdata.book import BookMode
 from ..messages import BookReceived, QuoteReceived
+from ..runtime.clock import NS_PER_SECOND
 from ._params import StrategyParams, param
 from .base import Strategy
 
 __all__ = ["BookImbalance", "BookImbalanceParams"]
-
-_NS_PER_SECOND: Final = 1_000_000_000
 
 
 @final
@@ -89,7 +88,7 @@ class BookImbalance(Strategy):
         else:
             return
         last = self._last_signal_ns.get(symbol)
-        if last is not None and self.now_ns - last < p.min_interval_secs * _NS_PER_SECOND:
+        if last is not None and self.now_ns - last < p.min_interval_secs * NS_PER_SECOND:
             return
         if self.target_position(symbol, target, reference_price=book.mid) is not None:
             self._last_signal_ns[symbol] = self.now_ns

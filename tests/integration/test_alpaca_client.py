@@ -141,9 +141,7 @@ def order(
 
 
 def venue_orders(venue: LocalVenue, client_order_id: str) -> int:
-    return sum(
-        1 for o in venue.engine.list_orders(status="all", limit=None) if o.client_order_id == client_order_id
-    )
+    return sum(1 for o in venue.engine.orders() if o.client_order_id == client_order_id)
 
 
 # ---------------------------------------------------------------------------------- REST
@@ -514,4 +512,4 @@ async def test_execution_actor_with_faults_places_exactly_one_venue_order_per_in
     for client_order_id in scenarios:
         assert venue_orders(venue, client_order_id) == 1, client_order_id
         assert seen[client_order_id].count("order.filled") == 1, seen[client_order_id]
-    assert len(venue.engine.list_orders(status="all", limit=None)) == len(scenarios)
+    assert len(venue.engine.orders()) == len(scenarios)

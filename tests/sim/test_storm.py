@@ -87,7 +87,7 @@ def test_tree_comes_through_a_rest_storm_and_trades_on(tmp_path: Path, seed: int
     fills = [m for m in messages if isinstance(m, OrderFilled)]
     ended = {m.client_order_id for m in messages if isinstance(m, OrderCanceled | OrderRejected)}
     ended |= {f.client_order_id for f in fills if f.leaves_quantity == 0}
-    venue_orders = venue.engine.list_orders(status="all", limit=None)
+    venue_orders = venue.engine.orders()
     at_venue = Counter(o.client_order_id for o in venue_orders)
     open_at_venue = {o.client_order_id for o in venue_orders if o.is_open}
 

@@ -37,17 +37,12 @@ from pyrt.messages import (
 )
 from pyrt.runtime.clock import VirtualClock
 from pyrt.venues import Broker, Emit, MarketDataFeed, alpaca
+from pyrt.venues._alpaca_wire import format_decimal, make_timestamp_parser
 from pyrt.venues.alpaca import AlpacaBroker, AlpacaFeed, alpaca_endpoints
 from pyrt.venues.alpaca._backoff import Backoff, TokenBucket
 from pyrt.venues.alpaca._feed import _ConnectionLimit
 from pyrt.venues.alpaca._updates import OrderUpdateMapper, synthetic_execution_id
-from pyrt.venues.alpaca._wire import (
-    format_decimal,
-    make_timestamp_parser,
-    order_from_wire,
-    order_request,
-    position_from_wire,
-)
+from pyrt.venues.alpaca._wire import order_from_wire, order_request, position_from_wire
 from pyrt.venues.alpaca._ws import StreamDown
 
 START_NS = 1_700_000_000 * 1_000_000_000

@@ -773,8 +773,8 @@ def test_any_valid_config_round_trips_through_overrides(config):
 
 
 def test_symbol_rule_matches_the_message_validators():
+    from pyrt._validators import SYMBOL as MESSAGE_SYMBOL
     from pyrt.config import _SYMBOL as CONFIG_SYMBOL
-    from pyrt.messages._validators import _SYMBOL as MESSAGE_SYMBOL
 
     assert CONFIG_SYMBOL.pattern == MESSAGE_SYMBOL.pattern
 

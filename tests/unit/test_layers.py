@@ -19,7 +19,7 @@ PACKAGE = Path(pyrt.__file__).parent
 
 # Bottom to top; the README's "Layout" section shows the same table.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors",),
+    ("errors", "_accounting", "_validators"),
     ("config", "messages"),
     ("runtime", "indicators"),
     ("venues",),

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from pyrt.messages import OrderType, Side, TimeInForce
+from pyrt.venues.local._rest import list_orders
 from pyrt.venues.sim import EngineEvent, EngineRejected, MatchingEngine
 
 T0 = 1_700_000_000_000_000_000
@@ -328,7 +329,7 @@ def test_invalid_submit_refused_with_422(kwargs, message):
         buy(engine, **kwargs)
 
     assert (info.value.status_code, info.value.code) == (422, 40010001)
-    assert engine.list_orders(status="all") == []
+    assert engine.orders() == []
     assert engine.statistics().requests_rejected == 1
 
 
@@ -417,7 +418,7 @@ def test_cancel_all_cancels_open_orders_in_submission_order():
         (first.id, 200, ["canceled"]),
         (second.id, 200, ["canceled"]),
     ]
-    assert engine.list_orders(status="open") == []
+    assert engine.open_orders() == []
 
 
 def test_replace_creates_new_order_and_marks_old_replaced():
@@ -435,7 +436,7 @@ def test_replace_creates_new_order_and_marks_old_replaced():
     assert new.replaces == old.id
     assert (new.client_order_id, new.limit_price, new.qty, new.status) == ("c2", 99.5, 10.0, "new")
     assert (new.time_in_force, new.order_type) == (TimeInForce.DAY, OrderType.LIMIT)
-    assert [order.id for order in engine.list_orders(status="open")] == [new.id]
+    assert [order.id for order in engine.open_orders()] == [new.id]
     assert engine.get_order(old.id).status == "replaced"
 
 
@@ -735,6 +736,7 @@ def test_end_of_day_expires_day_orders_only():
     assert engine.account().buying_power == pytest.approx(100_000 - 90.0)
 
 
+# GET /v2/orders filtering lives in the local venue's REST layer, over the engine's orders
 def test_list_orders_filters():
     engine = make_engine()
     engine.on_quote("MSFT", 300.0, 100, 300.1, 100, now_ns=T0)
@@ -744,7 +746,7 @@ def test_list_orders_filters():
     d, _ = buy(engine, 1, symbol="MSFT", order_type=OrderType.LIMIT, limit_price=200.0, now_ns=T0 + 4)
 
     def ids(**kwargs):
-        return [order.id for order in engine.list_orders(**kwargs)]
+        return [order.id for order in list_orders(engine.orders(), **kwargs)]
 
     assert ids() == [d.id, c.id, a.id]
     assert ids(status="closed") == [b.id]
@@ -761,7 +763,7 @@ def test_list_orders_with_bad_query_is_422(kwargs):
     engine = make_engine()
 
     with pytest.raises(EngineRejected) as info:
-        engine.list_orders(**kwargs)
+        list_orders(engine.orders(), **kwargs)
 
     assert info.value.status_code == 422
 
@@ -913,7 +915,7 @@ def test_random_use_keeps_cash_positions_and_orders_consistent(operations):
         signed = sum(event.qty * event.order.side.sign for event in fills if event.order.symbol == symbol)
         position = [p.qty for p in engine.positions() if p.symbol == symbol]
         assert (position[0] if position else 0.0) == pytest.approx(signed, abs=1e-9)
-    for order in engine.list_orders(status="all", limit=None):
+    for order in engine.orders():
         assert 0.0 <= order.filled_qty <= order.qty
         own = [event for event in fills if event.order.id == order.id]
         assert order.filled_qty == pytest.approx(sum(event.qty for event in own), abs=1e-9)
@@ -925,4 +927,4 @@ def test_random_use_keeps_cash_positions_and_orders_consistent(operations):
             assert not order.is_open
         if order.time_in_force is TimeInForce.FOK:
             assert order.filled_qty in (0.0, order.qty)
-    assert engine.statistics().open_orders == len(engine.list_orders(status="open", limit=None))
+    assert engine.statistics().open_orders == len(engine.open_orders())

@@ -10,13 +10,10 @@ its own and counted by reason; a frame that does not decode is counted and skipp
 
 from __future__ import annotations
 
-import calendar
 import json
 import logging
-import math
 import re
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import Any, Final, final
 
 import msgpack
@@ -35,13 +32,15 @@ from ...messages import (
     TimeInForce,
     TradeReceived,
 )
+from .. import _alpaca_wire as wire
+from .._alpaca_wire import (
+    format_decimal as format_decimal,  # re-exported: _updates.py formats its synthetic ids with it
+    make_timestamp_parser,
+)
 from .._protocols import AccountSnapshot, VenueOrder, VenuePosition
 
 logger = logging.getLogger(__name__)
 
-NS_PER_SECOND: Final = 1_000_000_000
-_SECONDS_CACHE_LIMIT: Final = 4096
-_PAD: Final = "000000000"
 
 #: Reasons a data item is dropped (keys of ``AlpacaFeedStatistics.items_dropped``).
 MISSING_FIELD: Final = "missing_field"
@@ -109,38 +108,16 @@ class UnsupportedOrder(DecodeError):
 # ---------------------------------------------------------------------------------- scalars
 
 
-def format_decimal(value: float) -> str:
-    """Format a float as a plain decimal string (no exponent): ``10.0 -> "10"``, ``1.5 -> "1.5"``.
-
-    Raises:
-        ValueError: ``value`` is NaN or infinite.
-    """
-    value = float(value)  # an int passes the float annotation
-    if not math.isfinite(value):
-        raise ValueError(f"value must be finite, was {value!r}")
-    if value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    text = repr(value)
-    if "e" in text or "E" in text:
-        text = format(Decimal(text), "f")
-    return text
-
-
 def parse_number(value: object, *, name: str) -> float:
     """Parse a decimal sent as a string or a JSON number.
 
     Raises:
         DecodeError: not a finite number.
     """
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise DecodeError(f"{name} must be a decimal number, was {value!r}", source="alpaca.rest")
     try:
-        number = float(value)
-    except ValueError:
-        raise DecodeError(f"{name} must be a decimal number, was {value!r}", source="alpaca.rest") from None
-    if not math.isfinite(number):
-        raise DecodeError(f"{name} must be finite, was {value!r}", source="alpaca.rest")
-    return number
+        return wire.parse_number(value, name=name)
+    except ValueError as exc:
+        raise DecodeError(str(exc), source="alpaca.rest") from None
 
 
 def parse_optional_number(value: object, *, name: str) -> float | None:
@@ -148,66 +125,6 @@ def parse_optional_number(value: object, *, name: str) -> float | None:
     if value is None or value == "":
         return None
     return parse_number(value, name=name)
-
-
-def make_timestamp_parser() -> Callable[[str], int]:
-    """Return a parser of RFC 3339 text to epoch nanoseconds, fast for a stream's stamps.
-
-    The ``YYYY-MM-DDTHH:MM:SS`` head is looked up in a small cache of its own (one ``timegm``
-    per distinct second); the fraction (any number of digits, nanoseconds kept) and the offset
-    (``Z`` or ``±HH:MM``) are parsed by hand. A closure, not a method: this runs once per
-    message on the JSON hot path. The parser raises ``ValueError`` on anything else.
-    """
-    seconds_cache: dict[str, int] = {}
-    cached = seconds_cache.get
-
-    def head_seconds(head: str) -> int:
-        if len(head) != 19 or head[4] != "-" or head[7] != "-" or head[10] not in "Tt " or head[13] != ":":
-            raise ValueError(f"timestamp must be RFC 3339, was {head!r}")
-        seconds = calendar.timegm(
-            (
-                int(head[0:4]),
-                int(head[5:7]),
-                int(head[8:10]),
-                int(head[11:13]),
-                int(head[14:16]),
-                int(head[17:19]),
-            )
-        )
-        if len(seconds_cache) >= _SECONDS_CACHE_LIMIT:
-            seconds_cache.clear()
-        seconds_cache[head] = seconds
-        return seconds
-
-    def parse(text: str) -> int:
-        head = text[:19]
-        seconds = cached(head)
-        if seconds is None:
-            seconds = head_seconds(head)
-        if len(text) == 30 and text[29] == "Z" and text[19] == ".":  # the common nanosecond form
-            return seconds * NS_PER_SECOND + int(text[20:29])
-        rest = text[19:]
-        fraction = 0
-        if rest[:1] == ".":
-            end = 1
-            while end < len(rest) and rest[end].isdigit():
-                end += 1
-            digits = rest[1:end]
-            if not digits:
-                raise ValueError(f"timestamp must be RFC 3339, was {text!r}")
-            fraction = int((digits + _PAD)[:9])
-            rest = rest[end:]
-        if rest in ("Z", "z"):
-            offset = 0
-        elif len(rest) == 6 and rest[0] in "+-" and rest[3] == ":":
-            offset = int(rest[1:3]) * 3600 + int(rest[4:6]) * 60
-            if rest[0] == "-":
-                offset = -offset
-        else:
-            raise ValueError(f"timestamp must be RFC 3339, was {text!r}")
-        return (seconds - offset) * NS_PER_SECOND + fraction
-
-    return parse
 
 
 _PARSE_TS: Final = make_timestamp_parser()

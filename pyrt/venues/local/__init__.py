@@ -2,7 +2,8 @@
 
 :class:`LocalVenue` serves the trading REST API v2, the ``trade_updates`` stream and the
 market-data streams (``/v2/iex``, ``/v2/sip``, ``/v2/test``, ``/v1beta3/crypto/us``) on one
-port, over the sim matching engine and market simulator. :class:`VenueFaults` injects failures;
+port, over the sim matching engine and market simulator; filtering order lists as
+``GET /v2/orders`` does is its REST layer's. :class:`VenueFaults` injects failures;
 :class:`AccountStatus` sets the account's standing (active, blocked, closed).
 """
 

@@ -22,9 +22,10 @@ import orjson
 import trio
 
 from ...messages import QuoteReceived, TradeReceived
+from ...runtime.clock import NS_PER_SECOND
+from .._alpaca_wire import format_timestamp
 from ._faults import FaultState, WsFault
 from ._websocket import ServerWebSocket, StreamSession, raw_frame
-from ._wire import format_ts
 
 if TYPE_CHECKING:
     from ...messages import Message
@@ -47,7 +48,7 @@ CRYPTO_CHANNELS: Final = ("trades", "quotes", "orderbooks", "bars", "updatedBars
 ALL_CHANNELS: Final = frozenset(STOCK_CHANNELS) | frozenset(CRYPTO_CHANNELS)
 #: Channels that follow ``trades`` and are never subscribed explicitly.
 _TRADE_FOLLOWERS: Final = ("corrections", "cancelErrors")
-_NS_PER_DAY: Final = 86_400 * 1_000_000_000
+_NS_PER_DAY: Final = 86_400 * NS_PER_SECOND
 _SIP_EXCHANGES: Final = ("Q", "N", "P", "V", "K", "Z")
 
 
@@ -66,7 +67,7 @@ class MarketItem:
             out = dict(self.data)
             ts = out.get("t")
             if isinstance(ts, int):
-                out["t"] = format_ts(ts)
+                out["t"] = format_timestamp(ts)
             self._json = out
         return self._json
 
@@ -542,7 +543,7 @@ class DataSession(StreamSession):
                 bad["t"] = msgpack.Timestamp.from_unix_nano(ts_ns)
                 self.ws.send_nowait(self._encode([bad]), force=True)
             else:
-                bad["t"] = format_ts(ts_ns)
+                bad["t"] = format_timestamp(ts_ns)
                 self.ws.send_nowait(json.dumps([bad]), force=True)  # stdlib writes the NaN literal
             return False
         # OVERSIZED_FRAME: a valid array repeated past the size limit

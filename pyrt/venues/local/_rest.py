@@ -11,23 +11,18 @@ import logging
 import math
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Final, final
+from typing import Final, Literal, final
 from zoneinfo import ZoneInfo
 
 import attrs
 import orjson
 
 from ...messages import OrderType, Side, TimeInForce
-from ..sim.engine import (
-    EngineAccount,
-    EngineEvent,
-    EngineOrder,
-    EnginePosition,
-    EngineRejected,
-    MatchingEngine,
-)
+from .._alpaca_wire import format_decimal, format_timestamp
+from ..sim.account import EngineAccount, EnginePosition
+from ..sim.matching import CODE_INVALID, EngineEvent, EngineOrder, EngineRejected, MatchingEngine
 from ._http import Request, Response
 from ._wire import (
     CRYPTO_EXCHANGE,
@@ -35,9 +30,7 @@ from ._wire import (
     WireError,
     asset_class,
     asset_id,
-    dec,
-    dec_opt,
-    format_ts,
+    format_decimal_opt,
     format_ts_opt,
     is_crypto,
     parse_bool,
@@ -73,6 +66,76 @@ _ORDER_FIELDS: Final = frozenset(
     }
 )
 MAX_LIST_LIMIT: Final = 500
+
+
+def _invalid_query(message: str) -> EngineRejected:
+    return EngineRejected(message, status_code=422, code=CODE_INVALID)
+
+
+def list_orders(
+    orders: Iterable[EngineOrder],
+    *,
+    status: Literal["open", "closed", "all"] | str = "open",
+    limit: int | None = 50,
+    after_ns: int | None = None,
+    until_ns: int | None = None,
+    direction: Literal["asc", "desc"] | str = "desc",
+    symbols: Iterable[str] | None = None,
+    side: Side | str | None = None,
+) -> list[EngineOrder]:
+    """Filter orders as Alpaca's ``GET /v2/orders`` does.
+
+    Args:
+        orders: every order, in submission order (:meth:`MatchingEngine.orders`).
+        status: ``open``, ``closed`` or ``all``.
+        limit: at most this many orders (``None``: no limit).
+        after_ns: only orders submitted strictly after this time.
+        until_ns: only orders submitted strictly before this time.
+        direction: ``desc`` (newest first) or ``asc``, by submission time.
+        symbols: only these symbols.
+        side: only this side.
+
+    Returns:
+        The matching orders, ordered by submission time, at most ``limit`` of them.
+
+    Raises:
+        EngineRejected: 422 for an unknown status, direction or side, or a limit < 1.
+    """
+    if status not in ("open", "closed", "all"):
+        raise _invalid_query(f"status must be open, closed or all, was {status!r}")
+    if direction not in ("asc", "desc"):
+        raise _invalid_query(f"direction must be asc or desc, was {direction!r}")
+    if limit is not None and limit < 1:
+        raise _invalid_query(f"limit must be >= 1, was {limit}")
+    side_ = None
+    if side is not None:
+        try:
+            side_ = Side(side)
+        except ValueError:
+            raise _invalid_query(f"invalid side: {side!r}") from None
+    wanted = frozenset(symbols) if symbols is not None else None
+    candidates = list(orders)
+    if direction == "desc":
+        candidates.reverse()
+    found: list[EngineOrder] = []
+    for order in candidates:
+        if status == "open" and not order.is_open:
+            continue
+        if status == "closed" and order.is_open:
+            continue
+        if after_ns is not None and order.created_at_ns <= after_ns:
+            continue
+        if until_ns is not None and order.created_at_ns >= until_ns:
+            continue
+        if wanted is not None and order.symbol not in wanted:
+            continue
+        if side_ is not None and order.side is not side_:
+            continue
+        found.append(order)
+        if limit is not None and len(found) >= limit:
+            break
+    return found
+
 
 Publish = Callable[[Sequence[EngineEvent]], None]
 
@@ -158,9 +221,9 @@ class TradingApi:
         return {
             "id": order.id,
             "client_order_id": order.client_order_id,
-            "created_at": format_ts(order.created_at_ns),
-            "updated_at": format_ts(order.updated_at_ns),
-            "submitted_at": format_ts(order.submitted_at_ns),
+            "created_at": format_timestamp(order.created_at_ns),
+            "updated_at": format_timestamp(order.updated_at_ns),
+            "submitted_at": format_timestamp(order.submitted_at_ns),
             "filled_at": format_ts_opt(order.filled_at_ns),
             "expired_at": format_ts_opt(order.expired_at_ns),
             "canceled_at": format_ts_opt(order.canceled_at_ns),
@@ -171,18 +234,18 @@ class TradingApi:
             "asset_id": asset_id(order.symbol),
             "symbol": order.symbol,
             "asset_class": asset_class(order.symbol),
-            "notional": dec(notional) if notional is not None else None,
-            "qty": dec(order.qty) if notional is None else None,
-            "filled_qty": dec(order.filled_qty),
-            "filled_avg_price": dec_opt(order.filled_avg_price),
+            "notional": format_decimal(notional) if notional is not None else None,
+            "qty": format_decimal(order.qty) if notional is None else None,
+            "filled_qty": format_decimal(order.filled_qty),
+            "filled_avg_price": format_decimal_opt(order.filled_avg_price),
             "order_class": "simple",
             "order_type": str(order.order_type),
             "type": str(order.order_type),
             "side": str(order.side),
             "position_intent": None,
             "time_in_force": str(order.time_in_force),
-            "limit_price": dec_opt(order.limit_price),
-            "stop_price": dec_opt(order.stop_price),
+            "limit_price": format_decimal_opt(order.limit_price),
+            "stop_price": format_decimal_opt(order.stop_price),
             "status": order.status,
             "extended_hours": order.id in self._extended_hours,
             "legs": None,
@@ -198,15 +261,15 @@ class TradingApi:
         """Return the trade_updates payload for one engine event (section 3.3)."""
         payload: dict[str, object] = {
             "event": event.event,
-            "timestamp": format_ts(event.ts_ns),
+            "timestamp": format_timestamp(event.ts_ns),
             "order": self.order_to_wire(event.order),
         }
         if event.price is not None:
-            payload["price"] = dec(event.price)
+            payload["price"] = format_decimal(event.price)
         if event.qty is not None:
-            payload["qty"] = dec(event.qty)
+            payload["qty"] = format_decimal(event.qty)
         if event.position_qty is not None:
-            payload["position_qty"] = dec(event.position_qty)
+            payload["position_qty"] = format_decimal(event.position_qty)
         if event.execution_id is not None:
             payload["execution_id"] = event.execution_id
         return payload
@@ -223,24 +286,24 @@ class TradingApi:
             "exchange": CRYPTO_EXCHANGE if is_crypto(symbol) else EQUITY_EXCHANGE,
             "asset_class": asset_class(symbol),
             "asset_marginable": not is_crypto(symbol),
-            "qty": dec(position.qty),
-            "qty_available": dec(position.qty),
+            "qty": format_decimal(position.qty),
+            "qty_available": format_decimal(position.qty),
             "side": "long" if position.qty > 0 else "short",
-            "avg_entry_price": dec(position.avg_entry_price),
-            "market_value": dec(position.market_value),
-            "cost_basis": dec(position.cost_basis),
-            "unrealized_pl": dec(position.unrealized_pl),
-            "unrealized_plpc": dec(round(plpc, 10)),
-            "unrealized_intraday_pl": dec(position.unrealized_pl),
-            "unrealized_intraday_plpc": dec(round(plpc, 10)),
-            "current_price": dec(position.current_price),
-            "lastday_price": dec(position.current_price),
+            "avg_entry_price": format_decimal(position.avg_entry_price),
+            "market_value": format_decimal(position.market_value),
+            "cost_basis": format_decimal(position.cost_basis),
+            "unrealized_pl": format_decimal(position.unrealized_pl),
+            "unrealized_plpc": format_decimal(round(plpc, 10)),
+            "unrealized_intraday_pl": format_decimal(position.unrealized_pl),
+            "unrealized_intraday_plpc": format_decimal(round(plpc, 10)),
+            "current_price": format_decimal(position.current_price),
+            "lastday_price": format_decimal(position.current_price),
             "change_today": "0",
         }
 
     def account_to_wire(self, account: EngineAccount, now_ns: int) -> dict[str, object]:
         """Return the Alpaca Account object (section 2.9), multiplier 1 (a cash account)."""
-        buying_power = dec(account.buying_power)
+        buying_power = format_decimal(account.buying_power)
         position_value = account.long_market_value + account.short_market_value
         return {
             "id": self._account_id,
@@ -255,24 +318,24 @@ class TradingApi:
             "non_marginable_buying_power": buying_power,
             "options_buying_power": buying_power,
             "bod_dtbp": "0",
-            "cash": dec(account.cash),
+            "cash": format_decimal(account.cash),
             "accrued_fees": "0",
             "pending_transfer_in": "0",
             "pending_transfer_out": "0",
-            "portfolio_value": dec(account.equity),
+            "portfolio_value": format_decimal(account.equity),
             "pattern_day_trader": False,
             "trading_blocked": self.account_status.trading_blocked,
             "transfers_blocked": False,
             "account_blocked": self.account_status.account_blocked,
-            "created_at": format_ts(self._created_at_ns),
+            "created_at": format_timestamp(self._created_at_ns),
             "trade_suspended_by_user": self.account_status.trade_suspended_by_user,
             "multiplier": "1",
             "shorting_enabled": True,
-            "equity": dec(account.equity),
-            "last_equity": dec(self._last_equity),
-            "long_market_value": dec(account.long_market_value),
-            "short_market_value": dec(account.short_market_value),
-            "position_market_value": dec(round(position_value, 9)),
+            "equity": format_decimal(account.equity),
+            "last_equity": format_decimal(self._last_equity),
+            "long_market_value": format_decimal(account.long_market_value),
+            "short_market_value": format_decimal(account.short_market_value),
+            "position_market_value": format_decimal(round(position_value, 9)),
             "initial_margin": "0",
             "maintenance_margin": "0",
             "last_maintenance_margin": "0",
@@ -500,7 +563,8 @@ class TradingApi:
         side = query.get("side")
         if "nested" in query:
             parse_bool(query["nested"], name="nested")  # no multi-leg orders here: nothing to nest
-        orders = self.engine.list_orders(
+        orders = list_orders(
+            self.engine.orders(),
             status=query.get("status", "open"),
             limit=limit,
             after_ns=parse_ts(after, name="after") if after else None,

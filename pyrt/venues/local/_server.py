@@ -16,16 +16,16 @@ import attrs
 import trio
 
 from ...messages import QuoteReceived, TradeReceived
-from ...runtime.clock import Clock, WallClock
-from ..sim.engine import EngineEvent, MatchingEngine
+from ...runtime.clock import NS_PER_SECOND, Clock, WallClock
 from ..sim.market import MarketSimulator
+from ..sim.matching import EngineEvent, MatchingEngine
 from ._datastream import DataFeed, FeedSpec
 from ._faults import FaultState, RestFault, VenueFaults
 from ._http import DROP, Drop, Request, Response, serve_http_connection
 from ._rest import AccountStatus, TradingApi
 from ._tradestream import TradeUpdatesHub
 from ._websocket import ServerWebSocket, handshake_response, is_upgrade_request
-from ._wire import NS_PER_SECOND, is_crypto
+from ._wire import is_crypto
 
 __all__ = ["LocalVenue", "LocalVenueStatistics"]
 

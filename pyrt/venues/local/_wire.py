@@ -3,20 +3,23 @@
 Decimals leave as strings, timestamps as RFC 3339 (``Z``) strings or, on msgpack streams, as
 msgpack Timestamps. Inputs accept strings or JSON numbers (alpaca-py sends numbers, the Go SDK
 strings). See ``/work/shared/alpaca-protocol.md`` sections 0, 2 and 5.
+
+The scalars themselves (decimal strings, numbers, RFC 3339) come from ``pyrt.venues._alpaca_wire``,
+which the client shares; this module keeps the server's side: its error type, the lenient query
+parameters and the asset ids.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import re
-import time
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Final
 
-NS_PER_SECOND: Final = 1_000_000_000
+from ...runtime.clock import NS_PER_SECOND
+from .._alpaca_wire import format_decimal, format_timestamp, make_timestamp_parser, parse_number
+
 _ASSET_NAMESPACE: Final = uuid.UUID("5b0a9c2e-6f1d-4d8e-9a57-3c0e1f2a7b64")
 
 #: Exchange reported for equity positions; alpaca-py validates it against its AssetExchange enum.
@@ -47,22 +50,22 @@ def asset_class(symbol: str) -> str:
     return "crypto" if is_crypto(symbol) else "us_equity"
 
 
-def format_ts(ns: int) -> str:
-    """Format epoch nanoseconds as RFC 3339 UTC with nanosecond precision."""
-    seconds, frac = divmod(ns, NS_PER_SECOND)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{frac:09d}Z"
-
-
 def format_ts_opt(ns: int | None) -> str | None:
-    return None if ns is None else format_ts(ns)
+    return None if ns is None else format_timestamp(ns)
 
 
+_PARSE_RFC3339: Final = make_timestamp_parser()
 _FRACTION: Final = re.compile(r"\.(\d+)")
 
 
 def parse_ts(text: str, *, name: str) -> int:
     """Parse an RFC 3339 timestamp (or a date) into epoch nanoseconds, keeping all nine digits."""
     text = text.strip().replace(" ", "+")  # "+" in a query string arrives as a space
+    try:
+        return _PARSE_RFC3339(text)
+    except ValueError:
+        pass
+    # what clients send that RFC 3339 does not cover: a bare date, no offset (read as UTC)
     fraction = _FRACTION.search(text)
     nanos = 0
     if fraction is not None:
@@ -79,33 +82,16 @@ def parse_ts(text: str, *, name: str) -> int:
     return (delta.days * 86_400 + delta.seconds) * NS_PER_SECOND + nanos
 
 
-def dec(value: float) -> str:
-    """Format a float as Alpaca does: a plain decimal string, no exponent, no trailing zeros."""
-    if value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    text = repr(value)
-    if "e" in text or "E" in text:
-        text = format(Decimal(text), "f")
-    return text
-
-
-def dec_opt(value: float | None) -> str | None:
-    return None if value is None else dec(value)
+def format_decimal_opt(value: float | None) -> str | None:
+    return None if value is None else format_decimal(value)
 
 
 def parse_decimal(value: object, *, name: str, positive: bool = True) -> float:
     """Parse a decimal input sent as a JSON number or a string."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise WireError(f"{name} must be a decimal number, was {value!r}")
-    if isinstance(value, str):
-        try:
-            number = float(Decimal(value.strip()))
-        except (InvalidOperation, ValueError):
-            raise WireError(f"{name} must be a decimal number, was {value!r}") from None
-    else:
-        number = float(value)
-    if not math.isfinite(number):
-        raise WireError(f"{name} must be finite, was {value!r}")
+    try:
+        number = parse_number(value, name=name)
+    except ValueError as exc:
+        raise WireError(str(exc)) from None
     if positive and number <= 0.0:
         raise WireError(f"{name} must be > 0, was {value!r}")
     return number

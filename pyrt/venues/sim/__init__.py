@@ -1,7 +1,9 @@
-"""The in-process simulated exchange: a matching engine, a market simulator and SimVenue.
+"""The in-process simulated exchange: a matching engine, its account, a market simulator and SimVenue.
 
-- :class:`MatchingEngine` is the synchronous exchange-and-broker core (Alpaca semantics); the
-  Alpaca-compatible server in ``pyrt.venues.local`` runs on it too.
+- :class:`MatchingEngine` (``matching.py``) is the synchronous exchange-and-broker core (Alpaca
+  semantics); the Alpaca-compatible server in ``pyrt.venues.local`` runs on it too.
+- :class:`SimAccount` (``account.py``) holds the engine's cash and average-cost positions and
+  values them as :class:`EnginePosition` and :class:`EngineAccount`.
 - :class:`MarketSimulator` makes seeded random-walk quotes and trades.
 - :class:`SimVenue` puts both behind the :class:`pyrt.venues.MarketDataFeed` and
   :class:`pyrt.venues.Broker` protocols, on the run's clock, with optional :class:`SimFaults`.
@@ -9,16 +11,19 @@
 
 from __future__ import annotations
 
-from .engine import (
+from .account import (
     EngineAccount as EngineAccount,
+    EnginePosition as EnginePosition,
+    SimAccount as SimAccount,
+)
+from .market import MarketSimulator as MarketSimulator
+from .matching import (
     EngineEvent as EngineEvent,
     EngineOrder as EngineOrder,
-    EnginePosition as EnginePosition,
     EngineRejected as EngineRejected,
     EngineStatistics as EngineStatistics,
     MatchingEngine as MatchingEngine,
 )
-from .market import MarketSimulator as MarketSimulator
 from .venue import SimFaults as SimFaults, SimVenue as SimVenue, SimVenueStatistics as SimVenueStatistics
 
 __all__ = [
@@ -30,6 +35,7 @@ __all__ = [
     "EngineStatistics",
     "MarketSimulator",
     "MatchingEngine",
+    "SimAccount",
     "SimFaults",
     "SimVenue",
     "SimVenueStatistics",

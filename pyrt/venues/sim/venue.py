@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Final, final
 import attrs
 import trio
 
+from ..._validators import finite_non_negative
 from ...errors import ConfigError, RateLimited, TransportError, VenueRejected, VenueUnavailable
 from ...messages import (
     Message,
@@ -33,8 +34,8 @@ from ...messages import (
     QuoteReceived,
 )
 from .._protocols import AccountSnapshot, Emit, VenueOrder, VenuePosition
-from .engine import EngineEvent, EngineOrder, EngineRejected, MatchingEngine
 from .market import MarketSimulator
+from .matching import EngineEvent, EngineOrder, EngineRejected, MatchingEngine
 
 if TYPE_CHECKING:
     from ...runtime.clock import Clock
@@ -49,11 +50,6 @@ DEFAULT_UPDATES_BUFFER: Final = 64
 def _probability(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not (0.0 <= value <= 1.0):
         raise ValueError(f"{attribute.name} must be a probability in [0, 1], was {value!r}")
-
-
-def _finite_non_negative(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (value >= 0.0 and math.isfinite(value)):
-        raise ValueError(f"{attribute.name} must be a finite number >= 0, was {value!r}")
 
 
 @final
@@ -77,13 +73,13 @@ class SimFaults:
     submit_delay: float = attrs.field(default=0.0, validator=_probability)
     """Chance a submit's reply is held ``submit_delay_seconds`` after the engine accepted the
     order (a slow venue); drawn apart from the three faults above."""
-    submit_delay_seconds: float = attrs.field(default=3.0, validator=_finite_non_negative)
+    submit_delay_seconds: float = attrs.field(default=3.0, validator=finite_non_negative)
     """How long a delayed reply is held, on the venue's clock."""
     request_unavailable: float = attrs.field(default=0.0, validator=_probability)
     """Chance a lookup, list or cancel fails with a 503 before the engine sees it."""
     drop_tick: float = attrs.field(default=0.0, validator=_probability)
     """Chance each market message is lost on the way to the feed (the engine still sees it)."""
-    retry_after: float = attrs.field(default=1.0, validator=_finite_non_negative)
+    retry_after: float = attrs.field(default=1.0, validator=finite_non_negative)
     """Seconds a simulated 429 asks the caller to wait."""
 
     def __attrs_post_init__(self) -> None:
@@ -501,10 +497,7 @@ class SimVenue:
     async def list_open_orders(self) -> list[VenueOrder]:
         """Return every open order, oldest first."""
         await trio.lowlevel.checkpoint()
-        return [
-            _venue_order(order)
-            for order in self._engine.list_orders(status="open", limit=None, direction="asc")
-        ]
+        return [_venue_order(order) for order in self._engine.open_orders()]
 
     async def list_positions(self) -> list[VenuePosition]:
         """Return the open positions, sorted by symbol."""

@@ -1,3 +1,10 @@
+"""attrs validators for numbers, symbols and names: one home for the checks messages, config,
+the supervisor, the risk limits and the sim venue's faults all make.
+
+Each raises ``ValueError`` with the field's name, what was expected and what was found
+(``"qty must be a finite number > 0, was nan"``). A layer-0 room: it imports nothing from pyrt.
+"""
+
 from __future__ import annotations
 
 import math
@@ -6,7 +13,8 @@ from typing import Final
 
 import attrs
 
-_SYMBOL: Final = re.compile(r"^[A-Z0-9][A-Z0-9./\-]{0,31}$")
+#: What a symbol looks like (``AAPL``, ``BRK.B``, ``BTC/USD``); config checks its symbol lists with it
+SYMBOL: Final = re.compile(r"^[A-Z0-9][A-Z0-9./\-]{0,31}$")
 
 
 def finite_positive(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -38,7 +46,7 @@ def non_negative_int(_inst: object, attribute: attrs.Attribute[int], value: int)
 
 
 def is_symbol(_inst: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if _SYMBOL.match(value) is None:
+    if SYMBOL.match(value) is None:
         raise ValueError(
             f"{attribute.name} must be an upper-case symbol such as 'AAPL' or 'BTC/USD', was {value!r}"
         )

@@ -1,7 +1,10 @@
 """The matching engine: one plain, synchronous, deterministic exchange-and-broker core.
 
-:class:`MatchingEngine` keeps orders, positions and cash for one account and matches orders
-against the top of book it is fed (:meth:`MatchingEngine.on_quote`, :meth:`MatchingEngine.on_trade`).
+:class:`MatchingEngine` keeps the orders of one account and matches them against the top of book
+it is fed (:meth:`MatchingEngine.on_quote`, :meth:`MatchingEngine.on_trade`); the account's cash
+and positions are a :class:`pyrt.venues.sim.account.SimAccount` it books every fill into.
+Filtering order lists as ``GET /v2/orders`` does is the local venue's REST layer's
+(``pyrt.venues.local._rest.list_orders``); the engine hands out :meth:`MatchingEngine.orders`.
 It has no ``await`` and no clock of its own: every call takes ``now_ns``. The same engine sits
 behind :class:`pyrt.venues.sim.SimVenue` (in process) and the Alpaca-compatible server in
 ``pyrt.venues.local``, so its statuses, events and errors follow Alpaca's trading API.
@@ -31,11 +34,12 @@ Matching rules (documented choices where Alpaca has no single answer):
   limit price, or the ask at submit for market and stop orders, or the larger of the stop price
   and the ask for a stop buy). A buy that needs more is refused with 403. Short-sale proceeds
   count as cash, as in a cash account's ``cash`` figure. Sells need no buying power.
-- Money and quantities are floats rounded to 1e-9 after every update (``_round``), so repeated
-  fills of 0.1 add up to exactly what a person would write and ``leaves`` reaches exactly 0.
-- Positions use average cost. Reducing a position leaves its average price unchanged and books
-  realized P&L into cash (cash moves by every fill's notional and fee); a fill through zero
-  opens the new side at the fill price.
+- Money and quantities are floats rounded to 1e-9 after every update (``round_amount``), so
+  repeated fills of 0.1 add up to exactly what a person would write and ``leaves`` reaches
+  exactly 0.
+- Positions use average cost (``account.py``). Reducing a position leaves its average price
+  unchanged and books realized P&L into cash (cash moves by every fill's notional and fee); a
+  fill through zero opens the new side at the fill price.
 - Marks (``current_price``) are the latest of the last trade price and the last quote's mid.
 - Ids (order, execution and generated client order ids) are UUID4 strings drawn from the
   injected ``rng``, so a run is reproduced by its seed.
@@ -54,12 +58,11 @@ import attrs
 
 from ...errors import PyrtError
 from ...messages import OrderType, Side, TimeInForce
+from .account import EngineAccount, EnginePosition, SimAccount, round_amount
 
 __all__ = [
-    "EngineAccount",
     "EngineEvent",
     "EngineOrder",
-    "EnginePosition",
     "EngineRejected",
     "EngineStatistics",
     "MatchingEngine",
@@ -75,13 +78,6 @@ CODE_UNPROCESSABLE: Final = 42210000
 
 OPEN_STATUSES: Final = frozenset({"new", "partially_filled"})
 MAX_CLIENT_ORDER_ID_LENGTH: Final = 128
-_DECIMALS: Final = 9
-
-
-def _round(value: float) -> float:
-    # money and quantities: float noise below 1e-9 is cut so sums and leaves come out exact
-    rounded = round(value, _DECIMALS)
-    return 0.0 if rounded == 0.0 else rounded  # no -0.0
 
 
 class EngineRejected(PyrtError):
@@ -149,7 +145,7 @@ class EngineOrder:
     @property
     def leaves_qty(self) -> float:
         """Quantity still to fill while open; 0 once the order is closed."""
-        return _round(self.qty - self.filled_qty) if self.is_open else 0.0
+        return round_amount(self.qty - self.filled_qty) if self.is_open else 0.0
 
 
 @final
@@ -170,38 +166,6 @@ class EngineEvent:
     """The signed position after the fill (fills only)."""
     execution_id: str | None = None
     """A UUID string (fills only)."""
-
-
-@final
-@attrs.frozen(kw_only=True)
-class EnginePosition:
-    """One open position, valued at the engine's mark for its symbol."""
-
-    symbol: str
-    qty: float
-    """Signed: negative is short."""
-    avg_entry_price: float
-    cost_basis: float
-    """``qty * avg_entry_price`` (signed)."""
-    current_price: float
-    market_value: float
-    """``qty * current_price`` (signed)."""
-    unrealized_pl: float
-    """``market_value - cost_basis``."""
-
-
-@final
-@attrs.frozen(kw_only=True)
-class EngineAccount:
-    """The account: ``equity = cash + long_market_value + short_market_value``."""
-
-    cash: float
-    buying_power: float
-    """``cash`` minus what open buy orders reserve, never below 0."""
-    equity: float
-    long_market_value: float
-    short_market_value: float
-    """Negative (or 0): the value of short positions."""
 
 
 @final
@@ -247,14 +211,14 @@ class _Order:
 
     @property
     def leaves(self) -> float:
-        return _round(self.qty - self.filled_qty)
+        return round_amount(self.qty - self.filled_qty)
 
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 
     def snapshot(self) -> EngineOrder:
-        avg = _round(self.filled_notional / self.filled_qty) if self.filled_qty > 0 else None
+        avg = round_amount(self.filled_notional / self.filled_qty) if self.filled_qty > 0 else None
         return EngineOrder(
             id=self.id,
             client_order_id=self.client_order_id,
@@ -288,13 +252,6 @@ class _Quote:
     ask_size: float
     bid_left: float  # displayed size not yet taken by our orders
     ask_left: float
-
-
-@attrs.define
-class _Position:
-    qty: float = 0.0
-    avg_price: float = 0.0
-    realized_pl: float = 0.0
 
 
 _E = TypeVar("_E", Side, OrderType, TimeInForce)
@@ -363,21 +320,16 @@ class MatchingEngine:
         symbols: Iterable[str] = (),
         fill_on_trades: bool = True,
     ) -> None:
-        if not (math.isfinite(starting_cash) and starting_cash >= 0.0):
-            raise ValueError(f"starting_cash must be a finite number >= 0, was {starting_cash!r}")
-        if not (math.isfinite(fee_per_share) and fee_per_share >= 0.0):
-            raise ValueError(f"fee_per_share must be a finite number >= 0, was {fee_per_share!r}")
+        self._account = SimAccount(starting_cash=starting_cash, fee_per_share=fee_per_share)
         self._rng = rng
         self.fee_per_share: Final = fee_per_share
         self._fill_on_trades = fill_on_trades
-        self._cash = _round(starting_cash)
         self._symbols: set[str] = set(symbols)
         self._quotes: dict[str, _Quote] = {}
         self._marks: dict[str, float] = {}
         self._orders: dict[str, _Order] = {}  # every order ever, in submission order
         self._by_client_id: dict[str, _Order] = {}
         self._open: dict[str, dict[str, _Order]] = {}  # symbol -> open orders in time priority
-        self._positions: dict[str, _Position] = {}
         self._seq = 0
         self._orders_submitted = 0
         self._requests_rejected = 0
@@ -490,7 +442,7 @@ class MatchingEngine:
         side_ = _coerce_enum(Side, side, "side")
         type_ = _coerce_enum(OrderType, order_type, "order type")
         tif = _coerce_enum(TimeInForce, time_in_force, "time_in_force")
-        qty_ = _round(_check_positive("qty", qty))
+        qty_ = round_amount(_check_positive("qty", qty))
         if qty_ <= 0.0:
             raise _invalid(f"qty must be >= 1e-9, was {qty!r}")
         limit, stop = _check_order_prices(type_, limit_price, stop_price)
@@ -509,8 +461,8 @@ class MatchingEngine:
             reserve = self._reserve_price(symbol, type_, limit, stop)
             # an order being replaced gives its reservation back first
             released = replaces.leaves * replaces.reserve_price if replaces is not None else 0.0
-            available = self._cash - self._reserved() + released
-            if _round(qty_ * reserve) > _round(available):
+            available = self._account.cash - self._reserved() + released
+            if round_amount(qty_ * reserve) > round_amount(available):
                 raise EngineRejected("insufficient buying power", status_code=403, code=CODE_FORBIDDEN)
         order_id = self._new_uuid()
         cid = client_order_id or self._new_uuid()
@@ -610,18 +562,16 @@ class MatchingEngine:
         qty = min(order.leaves, available)
         quote = self._quotes[order.symbol]
         if order.side is Side.BUY:
-            quote.ask_left = _round(quote.ask_left - qty)
+            quote.ask_left = round_amount(quote.ask_left - qty)
         else:
-            quote.bid_left = _round(quote.bid_left - qty)
+            quote.bid_left = round_amount(quote.bid_left - qty)
         self._fill(order, price, qty, now_ns, events)
 
     def _fill(self, order: _Order, price: float, qty: float, now_ns: int, events: list[EngineEvent]) -> None:
-        order.filled_qty = _round(order.filled_qty + qty)
+        order.filled_qty = round_amount(order.filled_qty + qty)
         order.filled_notional += price * qty
         order.updated_at_ns = now_ns
-        signed = qty * order.side.sign
-        self._cash = _round(self._cash - signed * price - qty * self.fee_per_share)
-        position_qty = self._apply_to_position(order.symbol, signed, price)
+        position_qty = self._account.apply_fill(order.symbol, qty * order.side.sign, price)
         if order.leaves <= 0.0:
             order.status = "filled"
             order.filled_at_ns = now_ns
@@ -653,26 +603,6 @@ class MatchingEngine:
                 execution_id=self._new_uuid(),
             )
         )
-
-    def _apply_to_position(self, symbol: str, signed_qty: float, price: float) -> float:
-        position = self._positions.setdefault(symbol, _Position())
-        old = position.qty
-        new = _round(old + signed_qty)
-        if old == 0.0 or (old > 0.0) == (signed_qty > 0.0):
-            # opening or adding: weighted average cost
-            position.avg_price = (abs(old) * position.avg_price + abs(signed_qty) * price) / abs(new)
-        else:
-            closed = min(abs(signed_qty), abs(old))
-            direction = 1.0 if old > 0.0 else -1.0
-            position.realized_pl = _round(
-                position.realized_pl + closed * (price - position.avg_price) * direction
-            )
-            if new == 0.0:
-                position.avg_price = 0.0
-            elif (new > 0.0) != (old > 0.0):
-                position.avg_price = price  # through zero: the new side opens at this fill
-        position.qty = new
-        return new
 
     def _close(
         self, order: _Order, status: Literal["canceled", "expired"], now_ns: int, events: list[EngineEvent]
@@ -775,7 +705,7 @@ class MatchingEngine:
             if not crossed:
                 continue
             qty = min(order.leaves, left)
-            left = _round(left - qty)
+            left = round_amount(left - qty)
             self._fill(order, limit, qty, now_ns, events)
         return events
 
@@ -934,85 +864,19 @@ class MatchingEngine:
             raise _not_found()
         return order.snapshot()
 
-    def list_orders(
-        self,
-        *,
-        status: Literal["open", "closed", "all"] | str = "open",
-        limit: int | None = 50,
-        after_ns: int | None = None,
-        until_ns: int | None = None,
-        direction: Literal["asc", "desc"] | str = "desc",
-        symbols: Iterable[str] | None = None,
-        side: Side | str | None = None,
-    ) -> list[EngineOrder]:
-        """List orders as Alpaca's ``GET /v2/orders`` does.
+    def orders(self) -> list[EngineOrder]:
+        """Return every order ever accepted, open or closed, in submission order."""
+        return [order.snapshot() for order in self._orders.values()]
 
-        Args:
-            status: ``open``, ``closed`` or ``all``.
-            limit: at most this many orders (``None``: no limit).
-            after_ns: only orders submitted strictly after this time.
-            until_ns: only orders submitted strictly before this time.
-            direction: ``desc`` (newest first) or ``asc``, by submission time.
-            symbols: only these symbols.
-            side: only this side.
-
-        Returns:
-            The matching orders, ordered by submission time, at most ``limit`` of them.
-
-        Raises:
-            EngineRejected: 422 for an unknown status, direction or side, or a limit < 1.
-        """
-        if status not in ("open", "closed", "all"):
-            raise _invalid(f"status must be open, closed or all, was {status!r}")
-        if direction not in ("asc", "desc"):
-            raise _invalid(f"direction must be asc or desc, was {direction!r}")
-        if limit is not None and limit < 1:
-            raise _invalid(f"limit must be >= 1, was {limit}")
-        side_ = _coerce_enum(Side, side, "side") if side is not None else None
-        wanted = frozenset(symbols) if symbols is not None else None
-        orders: list[EngineOrder] = []
-        candidates = self._orders.values() if direction == "asc" else reversed(self._orders.values())
-        for order in candidates:
-            if status == "open" and not order.is_open:
-                continue
-            if status == "closed" and order.is_open:
-                continue
-            if after_ns is not None and order.created_at_ns <= after_ns:
-                continue
-            if until_ns is not None and order.created_at_ns >= until_ns:
-                continue
-            if wanted is not None and order.symbol not in wanted:
-                continue
-            if side_ is not None and order.side is not side_:
-                continue
-            orders.append(order.snapshot())
-            if limit is not None and len(orders) >= limit:
-                break
-        return orders
+    def open_orders(self) -> list[EngineOrder]:
+        """Return the working orders, in submission order."""
+        return [order.snapshot() for order in self._open_orders()]
 
     # ---------------------------------------------------------------- positions and account
 
-    def _snapshot_position(self, symbol: str, position: _Position) -> EnginePosition:
-        price = self._marks.get(symbol, position.avg_price)
-        cost_basis = _round(position.qty * position.avg_price)
-        market_value = _round(position.qty * price)
-        return EnginePosition(
-            symbol=symbol,
-            qty=position.qty,
-            avg_entry_price=_round(position.avg_price),
-            cost_basis=cost_basis,
-            current_price=price,
-            market_value=market_value,
-            unrealized_pl=_round(market_value - cost_basis),
-        )
-
     def positions(self) -> list[EnginePosition]:
         """Return the open (non-zero) positions, sorted by symbol."""
-        return [
-            self._snapshot_position(symbol, position)
-            for symbol, position in sorted(self._positions.items())
-            if position.qty != 0.0
-        ]
+        return self._account.positions(self._marks)
 
     def position(self, symbol: str) -> EnginePosition:
         """Return the open position in ``symbol``.
@@ -1020,16 +884,15 @@ class MatchingEngine:
         Raises:
             EngineRejected: 404 ``position does not exist``.
         """
-        position = self._positions.get(symbol)
-        if position is None or position.qty == 0.0:
+        position = self._account.position(symbol, self._marks)
+        if position is None:
             self._requests_rejected += 1
             raise _not_found("position does not exist")
-        return self._snapshot_position(symbol, position)
+        return position
 
     def realized_pl(self, symbol: str) -> float:
         """Return the P&L realized in ``symbol`` so far (already part of cash; fees excluded)."""
-        position = self._positions.get(symbol)
-        return 0.0 if position is None else position.realized_pl
+        return self._account.realized_pl(symbol)
 
     def close_position(
         self,
@@ -1050,19 +913,19 @@ class MatchingEngine:
             EngineRejected: 404 when there is no position; 422 for ``qty`` and ``percentage``
                 together or out of range; 403 for a ``qty`` larger than the position.
         """
-        position = self._positions.get(symbol)
+        position_qty = self._account.quantity(symbol)
         try:
-            if position is None or position.qty == 0.0:
+            if position_qty == 0.0:
                 raise _not_found("position does not exist")
             if qty is not None and percentage is not None:
                 raise _invalid("only one of qty or percentage may be given")
-            held = abs(position.qty)
+            held = abs(position_qty)
             if percentage is not None:
                 if not (isinstance(percentage, int | float) and 0.0 < percentage <= 100.0):
                     raise _invalid(f"percentage must be in (0, 100], was {percentage!r}")
-                amount = _round(held * percentage / 100.0)
+                amount = round_amount(held * percentage / 100.0)
             elif qty is not None:
-                amount = _round(_check_positive("qty", qty))
+                amount = round_amount(_check_positive("qty", qty))
                 if amount > held:
                     raise EngineRejected(
                         f"insufficient qty available for order (requested: {amount}, available: {held})",
@@ -1076,7 +939,7 @@ class MatchingEngine:
             raise
         return self.submit(
             symbol=symbol,
-            side=Side.SELL if position.qty > 0.0 else Side.BUY,
+            side=Side.SELL if position_qty > 0.0 else Side.BUY,
             qty=amount,
             order_type=OrderType.MARKET,
             time_in_force=TimeInForce.GTC if "/" in symbol else TimeInForce.DAY,
@@ -1085,22 +948,4 @@ class MatchingEngine:
 
     def account(self) -> EngineAccount:
         """Return cash, buying power, equity and market values at the current marks."""
-        long_value = 0.0
-        short_value = 0.0
-        for symbol, position in self._positions.items():
-            if position.qty == 0.0:
-                continue
-            value = position.qty * self._marks.get(symbol, position.avg_price)
-            if value > 0.0:
-                long_value += value
-            else:
-                short_value += value
-        long_value = _round(long_value)
-        short_value = _round(short_value)
-        return EngineAccount(
-            cash=self._cash,
-            buying_power=max(_round(self._cash - self._reserved()), 0.0),
-            equity=_round(self._cash + long_value + short_value),
-            long_market_value=long_value,
-            short_market_value=short_value,
-        )
+        return self._account.snapshot(self._marks, reserved=self._reserved())
