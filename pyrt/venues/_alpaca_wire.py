@@ -14,6 +14,7 @@ with an HTTP status on the server).
 from __future__ import annotations
 
 import calendar
+import datetime
 import math
 import time
 from collections.abc import Callable
@@ -82,16 +83,19 @@ def make_timestamp_parser() -> Callable[[str], int]:
     def head_seconds(head: str) -> int:
         if len(head) != 19 or head[4] != "-" or head[7] != "-" or head[10] not in "Tt " or head[13] != ":":
             raise ValueError(f"timestamp must be RFC 3339, was {head!r}")
-        seconds = calendar.timegm(
-            (
-                int(head[0:4]),
-                int(head[5:7]),
-                int(head[8:10]),
-                int(head[11:13]),
-                int(head[14:16]),
-                int(head[17:19]),
-            )
+        fields = (
+            int(head[0:4]),
+            int(head[5:7]),
+            int(head[8:10]),
+            int(head[11:13]),
+            int(head[14:16]),
+            int(head[17:19]),
         )
+        try:  # timegm would roll month 13 or February 30 over; a datetime refuses them
+            datetime.datetime(*fields, tzinfo=datetime.UTC)
+        except ValueError:
+            raise ValueError(f"timestamp must be RFC 3339, was {head!r}") from None
+        seconds = calendar.timegm(fields)
         if len(seconds_cache) >= _SECONDS_CACHE_LIMIT:
             seconds_cache.clear()
         seconds_cache[head] = seconds

@@ -371,6 +371,16 @@ def test_timestamp_parser_when_not_rfc3339_raises(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    ["2024-13-02T15:51:44Z", "2024-02-30T15:51:44Z", "2024-01-02T25:51:44Z", "2024-01-02T15:61:44Z"],
+)
+def test_timestamp_parser_when_the_date_or_time_cannot_exist_raises(text: str) -> None:
+    # the shared parser once let calendar.timegm roll month 13 into the next year
+    with pytest.raises(ValueError, match="RFC 3339"):
+        make_timestamp_parser()(text)
+
+
+@pytest.mark.parametrize(
     ("value", "text"),
     [(10.0, "10"), (1.5, "1.5"), (0.1, "0.1"), (1e-7, "0.0000001"), (123.456, "123.456"), (3, "3")],
 )
