@@ -15,31 +15,17 @@ import trio
 
 from ..messages import (
     Message,
-    OrderAccepted,
-    OrderCanceled,
-    OrderFilled,
-    OrderRejected,
-    OrderSubmitted,
-    RiskApproved,
     TradingStateChanged,
 )
 from ..runtime.actor import ActorContext
 from ..runtime.bus import Subscription
-from .store import Store
+from .store import RECORDED_TYPES, Store
 
 __all__ = ["StoreActor"]
 
 logger = logging.getLogger(__name__)
 
-_TOPICS: Final = (
-    RiskApproved,
-    OrderSubmitted,
-    OrderAccepted,
-    OrderFilled,
-    OrderCanceled,
-    OrderRejected,
-    TradingStateChanged,
-)
+_TOPICS: Final = (*RECORDED_TYPES, TradingStateChanged)
 _SHUTDOWN_SECONDS: Final = 5.0  # what a final commit at shutdown may take before it is given up
 
 

@@ -80,6 +80,7 @@ from ..messages import (
 from ..risk.portfolio import Portfolio
 
 __all__ = [
+    "RECORDED_TYPES",
     "SCHEMA_VERSION",
     "RunMarker",
     "Store",
@@ -99,7 +100,8 @@ SCHEMA_VERSION: Final = 2
 _OPEN_STATES: Final = tuple(str(state) for state in OrderState if not state.is_terminal)
 
 _RecordInput = RiskApproved | OrderSubmitted | OrderAccepted | OrderFilled | OrderCanceled | OrderRejected
-_RECORDED_TYPES: Final = (
+#: The messages :meth:`Store.record_many` keeps (``_RecordInput`` is the same list, for the type checker).
+RECORDED_TYPES: Final = (
     RiskApproved,
     OrderSubmitted,
     OrderAccepted,
@@ -743,7 +745,7 @@ class Store:
                 batch is recorded.
         """
         batch = list(msgs)
-        wanted = [msg for msg in batch if isinstance(msg, _RECORDED_TYPES)]
+        wanted = [msg for msg in batch if isinstance(msg, RECORDED_TYPES)]
         # Counters move only after the commit, so a rolled back batch is not counted
         counts = _Counters()
         if wanted:
@@ -782,7 +784,7 @@ class Store:
     def _rebuild(self) -> tuple[OrderTracker, ExecutionLedger]:
         tracker = OrderTracker()
         for msg in self.messages():
-            if isinstance(msg, _RECORDED_TYPES):
+            if isinstance(msg, RECORDED_TYPES):
                 tracker.on_message(msg)  # refusals repeat as they happened: the state is the same
         executions = ExecutionLedger()
         for fill in self.fills():
