@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from .actor import RiskActor as RiskActor
 from .engine import (
-    REASON_CODES as REASON_CODES,
     OpenOrderView as OpenOrderView,
     RiskEngine as RiskEngine,
-    RiskLimits as RiskLimits,
     RiskStatistics as RiskStatistics,
     TradingState as TradingState,
     TradingStateChange as TradingStateChange,
     client_order_id_for as client_order_id_for,
 )
+from .limits import REASON_CODES as REASON_CODES, RiskLimits as RiskLimits
 from .portfolio import (
     Portfolio as Portfolio,
     PortfolioStatistics as PortfolioStatistics,

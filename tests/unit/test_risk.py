@@ -9,6 +9,12 @@ import pytest
 
 from pyrt.messages import OrderFilled, OrderType, RiskApproved, RiskRejected, Side, SignalGenerated
 from pyrt.risk.engine import (
+    RiskEngine,
+    TradingState,
+    TradingStateChange,
+    client_order_id_for,
+)
+from pyrt.risk.limits import (
     BUYING_POWER,
     DUPLICATE_SIGNAL,
     INVALID_INPUT,
@@ -29,11 +35,7 @@ from pyrt.risk.engine import (
     STALE_MARKET_DATA,
     SYMBOL_NOT_ALLOWED,
     TRADING_HALTED,
-    RiskEngine,
     RiskLimits,
-    TradingState,
-    TradingStateChange,
-    client_order_id_for,
 )
 from pyrt.risk.portfolio import Portfolio
 
