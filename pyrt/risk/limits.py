@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Final, final
+from typing import Final, final
 
 import attrs
 
-if TYPE_CHECKING:
-    from ..config import RiskConfig
+from ..config import RiskConfig
 
 __all__ = [
     "BUYING_POWER",
@@ -158,18 +157,12 @@ class RiskLimits:
         Returns:
             The limits, with every optional limit the section sets.
         """
-        return cls(
-            max_order_size=config.max_order_size,
-            max_position_size=config.max_position_size,
-            max_daily_loss=config.max_daily_loss,
-            max_order_notional=config.max_order_notional,
-            max_position_value=config.max_position_value,
-            max_gross_exposure=config.max_gross_exposure,
-            allowed_symbols=allowed_symbols,
-            max_open_orders=config.max_open_orders,
-            max_orders_per_second=config.max_orders_per_second,
-            max_orders_per_minute=config.max_orders_per_minute,
-            price_collar_bps=config.price_collar_bps,
-            max_quote_age_secs=config.max_quote_age_secs,
-            allow_short=allow_short,
-        )
+        values = {name: getattr(config, name) for name in _FROM_CONFIG}
+        return cls(**values, allowed_symbols=allowed_symbols, allow_short=allow_short)
+
+
+# The limits the ``risk`` section sets: every field the two classes share by name, so a limit
+# added to both needs no copying line here (issue 9)
+_FROM_CONFIG: Final = tuple(
+    name for name in attrs.fields_dict(RiskLimits) if name in attrs.fields_dict(RiskConfig)
+)

@@ -863,6 +863,17 @@ def test_risk_limits_from_config_carries_every_limit():
     )
 
 
+def test_risk_limits_and_risk_config_share_every_limit_by_name():
+    from pyrt.config import RiskConfig
+
+    not_limits = {"zmq_subscribe_address", "zmq_publish_address", "starting_cash"}
+    from_elsewhere = {"allowed_symbols", "allow_short"}
+
+    config_limits = set(attrs.fields_dict(RiskConfig)) - not_limits
+    engine_limits = set(attrs.fields_dict(RiskLimits)) - from_elsewhere
+
+    assert config_limits == engine_limits
+
 def test_default_config_limits_pass_the_sma_demo_order_flow():
     from pyrt.config import RiskConfig
 
