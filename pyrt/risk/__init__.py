@@ -11,8 +11,8 @@ from .engine import (
     RiskStatistics as RiskStatistics,
     TradingState as TradingState,
     TradingStateChange as TradingStateChange,
-    client_order_id_for as client_order_id_for,
 )
+from .ids import client_order_id_for as client_order_id_for
 from .limits import REASON_CODES as REASON_CODES, RiskLimits as RiskLimits
 from .portfolio import (
     Portfolio as Portfolio,

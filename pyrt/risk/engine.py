@@ -59,10 +59,8 @@ from __future__ import annotations
 import collections
 import datetime
 import enum
-import hashlib
 import logging
 import math
-import re
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Final, Protocol, final
@@ -70,6 +68,7 @@ from typing import TYPE_CHECKING, Final, Protocol, final
 import attrs
 
 from ..messages import OrderType, RiskApproved, RiskRejected, Side
+from .ids import client_order_id_for
 from .limits import (
     BUYING_POWER,
     DUPLICATE_SIGNAL,
@@ -106,7 +105,6 @@ __all__ = [
     "RiskStatistics",
     "TradingState",
     "TradingStateChange",
-    "client_order_id_for",
 ]
 
 logger = logging.getLogger(__name__)
@@ -127,33 +125,6 @@ _DONE_TOLERANCE: Final = 1e-10
 # The engine's running sum of exposures is recomputed exactly after this many updates
 _RESYNC_EVERY: Final = 1024
 _INF: Final = math.inf
-
-_CLIENT_ORDER_ID_PREFIX: Final = "pyrt-"
-_CLIENT_ORDER_ID_MAX: Final = 48
-_SAFE_ID: Final = re.compile(r"^[A-Za-z0-9_-]+$")
-_UNSAFE_CHARS: Final = re.compile(r"[^A-Za-z0-9_-]")
-
-
-def client_order_id_for(signal_id: str) -> str:
-    """Return the deterministic client order id for a signal.
-
-    ``pyrt-<signal_id>`` when that is at most 48 characters of ``[A-Za-z0-9_-]``; otherwise a
-    sanitized prefix of the signal id plus a hash of the whole id, so distinct signals still
-    get distinct ids and a replayed signal gets the same one.
-
-    Args:
-        signal_id: the signal's id (non-empty).
-
-    Returns:
-        An id of at most 48 characters from ``[A-Za-z0-9_-]``.
-    """
-    plain = _CLIENT_ORDER_ID_PREFIX + signal_id
-    if len(plain) <= _CLIENT_ORDER_ID_MAX and _SAFE_ID.match(signal_id):
-        return plain
-    digest = hashlib.blake2b(signal_id.encode("utf-8"), digest_size=8).hexdigest()
-    room = _CLIENT_ORDER_ID_MAX - len(_CLIENT_ORDER_ID_PREFIX) - len(digest) - 1
-    stem = _UNSAFE_CHARS.sub("_", signal_id)[:room]
-    return f"{_CLIENT_ORDER_ID_PREFIX}{stem}-{digest}"
 
 
 class TradingState(enum.StrEnum):

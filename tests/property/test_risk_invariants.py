@@ -31,8 +31,8 @@ from pyrt.risk.engine import (
     RiskEngine,
     TradingState,
     TradingStateChange,
-    client_order_id_for,
 )
+from pyrt.risk.ids import client_order_id_for
 from pyrt.risk.limits import (
     INVALID_INPUT,
     MAX_DAILY_LOSS,

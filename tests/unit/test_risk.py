@@ -12,8 +12,8 @@ from pyrt.risk.engine import (
     RiskEngine,
     TradingState,
     TradingStateChange,
-    client_order_id_for,
 )
+from pyrt.risk.ids import client_order_id_for
 from pyrt.risk.limits import (
     BUYING_POWER,
     DUPLICATE_SIGNAL,
@@ -873,6 +873,7 @@ def test_risk_limits_and_risk_config_share_every_limit_by_name():
     engine_limits = set(attrs.fields_dict(RiskLimits)) - from_elsewhere
 
     assert config_limits == engine_limits
+
 
 def test_default_config_limits_pass_the_sma_demo_order_flow():
     from pyrt.config import RiskConfig
