@@ -9,8 +9,6 @@ from .engine import (
     OpenOrderView as OpenOrderView,
     RiskEngine as RiskEngine,
     RiskStatistics as RiskStatistics,
-    TradingState as TradingState,
-    TradingStateChange as TradingStateChange,
 )
 from .ids import client_order_id_for as client_order_id_for
 from .limits import REASON_CODES as REASON_CODES, RiskLimits as RiskLimits
@@ -19,6 +17,7 @@ from .portfolio import (
     PortfolioStatistics as PortfolioStatistics,
     PositionView as PositionView,
 )
+from .state import TradingState as TradingState, TradingStateChange as TradingStateChange
 
 __all__ = [
     "REASON_CODES",

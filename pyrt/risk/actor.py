@@ -22,7 +22,8 @@ from ..messages import (
 )
 from ..runtime.actor import ActorContext
 from ..runtime.bus import Batch, Policy, Subscription
-from .engine import RiskEngine, TradingState
+from .engine import RiskEngine
+from .state import TradingState
 
 logger = logging.getLogger(__name__)
 

@@ -57,11 +57,8 @@ the dearest ends (only then is it recomputed, over the symbol's distinct prices)
 from __future__ import annotations
 
 import collections
-import datetime
-import enum
 import logging
 import math
-import zoneinfo
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Final, Protocol, final
 
@@ -91,6 +88,14 @@ from .limits import (
     SYMBOL_NOT_ALLOWED,
     TRADING_HALTED,
 )
+from .state import (
+    SESSION_TIME_ZONE,
+    TradingState,
+    TradingStateChange,
+    TradingStateMachine,
+    check_reason,
+    next_session_start_ns,
+)
 
 if TYPE_CHECKING:
     from ..messages import OrderFilled, SignalGenerated
@@ -98,21 +103,14 @@ if TYPE_CHECKING:
     from .portfolio import Portfolio
 
 __all__ = [
-    "SESSION_TIME_ZONE",
     "OpenOrderView",
     "RestorableOrder",
     "RiskEngine",
     "RiskStatistics",
-    "TradingState",
-    "TradingStateChange",
 ]
 
 logger = logging.getLogger(__name__)
 
-SESSION_TIME_ZONE: Final = "America/New_York"
-"""The exchange time zone whose midnight starts a new trading session (and daily loss)."""
-
-_TZ: Final = zoneinfo.ZoneInfo(SESSION_TIME_ZONE)
 _NS: Final = 1_000_000_000
 _SECOND_NS: Final = _NS
 _MINUTE_NS: Final = 60 * _NS
@@ -125,34 +123,6 @@ _DONE_TOLERANCE: Final = 1e-10
 # The engine's running sum of exposures is recomputed exactly after this many updates
 _RESYNC_EVERY: Final = 1024
 _INF: Final = math.inf
-
-
-class TradingState(enum.StrEnum):
-    """What new orders the engine lets through."""
-
-    ACTIVE = "active"
-    """Every order that passes the checks."""
-    REDUCING = "reducing"
-    """Only orders that shrink a position (with the open orders on their side) without flipping it."""
-    HALTED = "halted"
-    """Nothing."""
-
-
-@final
-@attrs.frozen(kw_only=True)
-class TradingStateChange:
-    """One change of :attr:`RiskEngine.state` (or of who holds it), for the journal."""
-
-    state: TradingState
-    """The state from now on."""
-    previous: TradingState
-    """The state before."""
-    reason: str
-    """Why: the operator's words, or the limit that tripped (``MAX_DAILY_LOSS: ...``)."""
-    automatic: bool
-    """Set by the engine (daily loss, new session) rather than by an operator call."""
-    ts_event: int
-    """The engine's time (``now_ns``) at the change."""
 
 
 class RestorableOrder(Protocol):
@@ -285,14 +255,6 @@ def _exceeds(value: float, limit: float) -> bool:
     return value > limit + _SLACK * max(1.0, abs(limit))
 
 
-def _next_session_ns(now_ns: int) -> int:
-    # The first nanosecond of the day after now_ns's day in the exchange time zone (midnight
-    # always exists in New York: DST moves 02:00)
-    local = datetime.datetime.fromtimestamp(now_ns // _NS, tz=_TZ)
-    start = datetime.datetime.combine(local.date() + datetime.timedelta(days=1), datetime.time(), tzinfo=_TZ)
-    return int(start.timestamp()) * _NS
-
-
 def _threshold(limit: float | None) -> float:
     # The largest value that passes `limit` (with float slack); inf when the limit is off
     return _INF if limit is None else limit + _SLACK * max(1.0, abs(limit))
@@ -316,7 +278,6 @@ class RiskEngine:
         "_approvals",
         "_approved_ids",
         "_books",
-        "_changes",
         "_checks",
         "_collar_limit",
         "_gross",
@@ -344,9 +305,7 @@ class RiskEngine:
         "_session_end_ns",
         "_session_start_pnl",
         "_sessions",
-        "_state",
-        "_state_automatic",
-        "_state_reason",
+        "_trading",
         "_unknown_order_events",
         "_unpriced",
         "_unstamped",
@@ -394,10 +353,7 @@ class RiskEngine:
         self._session_end_ns = -1  # the first nanosecond of the next session; -1: no time seen yet
         self._session_start_pnl = portfolio.total_pnl
         self._sessions = 1
-        self._state = TradingState.ACTIVE
-        self._state_reason = "started"
-        self._state_automatic = True
-        self._changes: list[TradingStateChange] = []
+        self._trading = TradingStateMachine()
         for position in portfolio.positions():  # a portfolio carried over from before
             self._refresh(position.symbol)
 
@@ -416,12 +372,12 @@ class RiskEngine:
     @property
     def state(self) -> TradingState:
         """What new orders pass: ACTIVE, REDUCING or HALTED."""
-        return self._state
+        return self._trading.state
 
     @property
     def state_reason(self) -> str:
         """Why the engine is in its state (the reason of the last change)."""
-        return self._state_reason
+        return self._trading.reason
 
     @property
     def daily_pnl(self) -> float:
@@ -477,8 +433,7 @@ class RiskEngine:
             One :class:`TradingStateChange` per change of :attr:`state` (or of who holds it);
             empty if nothing changed.
         """
-        changes, self._changes = self._changes, []
-        return changes
+        return self._trading.changes()
 
     # --- time, sessions and the trading state ---
 
@@ -496,7 +451,7 @@ class RiskEngine:
             self._unstamped.clear()
         end = self._session_end_ns
         if end < 0 or now_ns >= end:
-            self._session_end_ns = _next_session_ns(now_ns)
+            self._session_end_ns = next_session_start_ns(now_ns)
             if end >= 0:
                 self._start_session(now_ns, f"{SESSION_TIME_ZONE} midnight passed")
                 self._check_loss(now_ns)
@@ -506,8 +461,7 @@ class RiskEngine:
         self._session_start_pnl = self._portfolio.total_pnl
         self._sessions += 1
         logger.info("trading session %d started: %s", self._sessions, reason)
-        if self._state is TradingState.REDUCING and self._state_automatic:
-            self._set_state(TradingState.ACTIVE, reason, automatic=True, now_ns=now_ns)
+        self._trading.start_session(reason, now_ns=now_ns)
 
     def start_new_session(self, *, now_ns: int | None = None) -> None:
         """Measure the daily loss from the current total P&L on, as at a session start.
@@ -523,34 +477,17 @@ class RiskEngine:
         self._start_session(now, "new session started by the caller")
         self._check_loss(now)
 
-    def _set_state(self, state: TradingState, reason: str, *, automatic: bool, now_ns: int) -> None:
-        change = TradingStateChange(
-            state=state, previous=self._state, reason=reason, automatic=automatic, ts_event=now_ns
-        )
-        self._state = state
-        self._state_reason = reason
-        self._state_automatic = automatic
-        self._changes.append(change)
-        logger.warning("trading state %s -> %s: %s", change.previous, state, reason)
-
     def _check_loss(self, now_ns: int) -> None:
         # A breach of the daily loss limit switches ACTIVE to REDUCING until the next session
-        if self._state is not TradingState.ACTIVE:
+        if self._trading.state is not TradingState.ACTIVE:
             return
         daily_pnl = self._portfolio.total_pnl - self._session_start_pnl
         if daily_pnl <= self._loss_floor:
-            self._set_state(
-                TradingState.REDUCING,
+            self._trading.trip(
                 f"{MAX_DAILY_LOSS}: daily P&L {_num(daily_pnl)} is at or below -max_daily_loss "
                 f"{_num(-self._limits.max_daily_loss)}",
-                automatic=True,
                 now_ns=now_ns,
             )
-
-    @staticmethod
-    def _check_reason(reason: str) -> None:
-        if not isinstance(reason, str) or not reason.strip():
-            raise ValueError(f"reason must be a non-empty string, was {reason!r}")
 
     def halt(self, reason: str, *, now_ns: int | None = None) -> None:
         """Stop approving anything (a kill switch) until :meth:`resume` or :meth:`reduce_only`.
@@ -564,10 +501,9 @@ class RiskEngine:
         Raises:
             ValueError: ``reason`` is empty.
         """
-        self._check_reason(reason)
+        check_reason(reason)
         now = self._observe(now_ns)
-        if self._state is not TradingState.HALTED:
-            self._set_state(TradingState.HALTED, reason, automatic=False, now_ns=now)
+        self._trading.halt(reason, now_ns=now)
 
     def reduce_only(self, reason: str, *, now_ns: int | None = None) -> None:
         """Approve only orders that shrink a position, until :meth:`resume` or :meth:`halt`.
@@ -582,10 +518,9 @@ class RiskEngine:
         Raises:
             ValueError: ``reason`` is empty.
         """
-        self._check_reason(reason)
+        check_reason(reason)
         now = self._observe(now_ns)
-        if self._state is not TradingState.REDUCING or self._state_automatic:
-            self._set_state(TradingState.REDUCING, reason, automatic=False, now_ns=now)
+        self._trading.reduce_only(reason, now_ns=now)
 
     def resume(self, reason: str = "resumed by the operator", *, now_ns: int | None = None) -> None:
         """Go back to ACTIVE, or to REDUCING if the daily loss limit is still breached.
@@ -597,10 +532,9 @@ class RiskEngine:
         Raises:
             ValueError: ``reason`` is empty.
         """
-        self._check_reason(reason)
+        check_reason(reason)
         now = self._observe(now_ns)
-        if self._state is not TradingState.ACTIVE:
-            self._set_state(TradingState.ACTIVE, reason, automatic=False, now_ns=now)
+        self._trading.resume(reason, now_ns=now)
         self._check_loss(now)
 
     # --- running sums ---
@@ -729,9 +663,10 @@ class RiskEngine:
             )
         if client_order_id in self._approved_ids:
             return DUPLICATE_SIGNAL, f"signal {signal.signal_id} was already approved as {client_order_id}"
-        state = self._state
+        trading = self._trading
+        state = trading.state
         if state is TradingState.HALTED:
-            return TRADING_HALTED, f"trading is halted: {self._state_reason}"
+            return TRADING_HALTED, f"trading is halted: {trading.reason}"
         limits = self._limits
         allowed = limits.allowed_symbols
         if allowed is not None and symbol not in allowed:
@@ -774,10 +709,10 @@ class RiskEngine:
         if state is TradingState.REDUCING:
             reduces = position != 0.0 and (position > 0.0) != (side is Side.BUY)
             if not reduces or _exceeds(same_side_open + quantity, abs(position)):
-                code = MAX_DAILY_LOSS if self._state_automatic else REDUCE_ONLY
+                code = MAX_DAILY_LOSS if trading.automatic else REDUCE_ONLY
                 return code, (
                     f"only orders reducing the position {_num(position)} pass "
-                    f"({self._state_reason}); order {side} {_num(quantity)} with open {side} "
+                    f"({trading.reason}); order {side} {_num(quantity)} with open {side} "
                     f"orders {_num(same_side_open)} does not"
                 )
 
@@ -1087,8 +1022,8 @@ class RiskEngine:
             reserved_cash=self._reserved,
             projected_gross_exposure=self._gross,
             daily_pnl=self.daily_pnl,
-            state=self._state,
-            reduce_only=self._state is TradingState.REDUCING,
+            state=self._trading.state,
+            reduce_only=self._trading.state is TradingState.REDUCING,
             fills=portfolio_stats.fills_applied,
             duplicate_fills=portfolio_stats.duplicate_fills,
             unknown_order_events=self._unknown_order_events,

@@ -27,11 +27,7 @@ from hypothesis.stateful import (
 )
 
 from pyrt.messages import OrderFilled, OrderType, RiskApproved, RiskRejected, Side, SignalGenerated
-from pyrt.risk.engine import (
-    RiskEngine,
-    TradingState,
-    TradingStateChange,
-)
+from pyrt.risk.engine import RiskEngine
 from pyrt.risk.ids import client_order_id_for
 from pyrt.risk.limits import (
     INVALID_INPUT,
@@ -43,6 +39,7 @@ from pyrt.risk.limits import (
     RiskLimits,
 )
 from pyrt.risk.portfolio import Portfolio
+from pyrt.risk.state import TradingState, TradingStateChange
 
 NS = 1_000_000_000
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")

@@ -8,11 +8,7 @@ import attrs
 import pytest
 
 from pyrt.messages import OrderFilled, OrderType, RiskApproved, RiskRejected, Side, SignalGenerated
-from pyrt.risk.engine import (
-    RiskEngine,
-    TradingState,
-    TradingStateChange,
-)
+from pyrt.risk.engine import RiskEngine
 from pyrt.risk.ids import client_order_id_for
 from pyrt.risk.limits import (
     BUYING_POWER,
@@ -38,6 +34,7 @@ from pyrt.risk.limits import (
     RiskLimits,
 )
 from pyrt.risk.portfolio import Portfolio
+from pyrt.risk.state import TradingState, TradingStateChange
 
 NOW = 1_700_000_000_000_000_000
 _ids = itertools.count()
