@@ -547,9 +547,7 @@ class RiskEngine:
 
     def _refresh(self, symbol: str) -> None:
         # Recompute the symbol's term of the projected gross exposure
-        book = self._books.get(symbol)
-        if book is None:
-            book = self._books[symbol] = _SymbolBook()
+        book = self._book(symbol)
         portfolio = self._portfolio
         position = portfolio.quantity(symbol)
         price = portfolio.last_price(symbol)
@@ -579,12 +577,7 @@ class RiskEngine:
             or a :class:`~pyrt.messages.RiskRejected` with the first failing check's code.
         """
         self._checks += 1
-        # P&L moves only with marks and fills, which check the daily loss: nothing to do here
-        last = self._now_ns
-        if last is not None and last <= now_ns < self._session_end_ns and not self._unstamped:
-            self._now_ns = now = now_ns  # the common case of _observe, inline
-        else:
-            now = self._observe(now_ns)
+        now = self._observe(now_ns)
         client_order_id = client_order_id_for(signal.signal_id)
         decision = self._decide(signal, client_order_id, now)
         if isinstance(decision, tuple):
@@ -601,42 +594,13 @@ class RiskEngine:
             return RiskRejected(
                 signal=signal, reason_code=code, reason=reason, ts_event=now_ns, ts_init=now_ns
             )
-        symbol = signal.symbol
-        quantity = signal.quantity
-        side = signal.side
-        self._open[client_order_id] = _OpenOrder(symbol, side, quantity, decision)
-        book = self._books.get(symbol)
-        if book is None:
-            book = self._books[symbol] = _SymbolBook()
-        if side is Side.BUY:
-            book.buys += quantity
-            cost = quantity * decision
-            book.reserved += cost
-            self._reserved += cost
-        else:
-            book.sells += quantity
-        book.orders += 1
-        prices = book.prices  # book.add_price(decision), inline
-        prices[decision] = prices.get(decision, 0) + 1
-        if decision > book.price:
-            book.price = decision
-        # the symbol's exposure term (_refresh, inline)
-        portfolio = self._portfolio
-        position = portfolio.quantity(symbol)
-        mark = portfolio.last_price(symbol)
-        exposure = max(abs(position + book.buys), abs(position - book.sells)) * (
-            book.price if mark is None else mark
+        self._add_open(
+            client_order_id, _OpenOrder(signal.symbol, signal.side, signal.quantity, decision), decision
         )
-        self._gross += exposure - book.exposure
-        book.exposure = exposure
-        self._updates += 1
-        if self._updates % _RESYNC_EVERY == 0:
-            self._gross = sum(b.exposure for b in self._books.values())
         if self._last_second is not None:
             self._last_second.append(now)
         if self._last_minute is not None:
             self._last_minute.append(now)
-        self._approved_ids.add(client_order_id)
         self._approvals += 1
         logger.debug("signal %s approved as %s", signal.signal_id, client_order_id)
         return RiskApproved(signal=signal, client_order_id=client_order_id, ts_event=now_ns, ts_init=now_ns)
@@ -863,22 +827,27 @@ class RiskEngine:
                 price = mark if stop is None else (stop if mark is None or stop > mark else mark)
             open_order = _OpenOrder(symbol, order.side, order.quantity, price or 0.0)
             open_order.remaining = remaining
-            self._open[client_order_id] = open_order
-            self._approved_ids.add(client_order_id)
-            book = self._book(symbol)
-            if order.side is Side.BUY:
-                book.buys += remaining
-            else:
-                book.sells += remaining
-            book.orders += 1
-            if price is None:
-                self._unpriced.add(client_order_id)
-            else:
-                self._price(open_order, price)
-            self._refresh(symbol)
+            self._add_open(client_order_id, open_order, price)
             restored += 1
         logger.info("restored %d open orders from before the restart", restored)
         return restored
+
+    def _add_open(self, client_order_id: str, order: _OpenOrder, price: float | None) -> None:
+        # Count an order as open: its remaining quantity on its side and, once it has a price,
+        # its cost reserved and its valuation in the symbol's prices; then the exposure term
+        self._open[client_order_id] = order
+        self._approved_ids.add(client_order_id)
+        book = self._book(order.symbol)
+        if order.side is Side.BUY:
+            book.buys += order.remaining
+        else:
+            book.sells += order.remaining
+        book.orders += 1
+        if price is None:
+            self._unpriced.add(client_order_id)
+        else:
+            self._price(order, price)
+        self._refresh(order.symbol)
 
     def _price(self, order: _OpenOrder, price: float) -> None:
         # Value an order (restored without a price) at `price`
