@@ -1,5 +1,13 @@
-"""Risk: limits and reason codes, the trading state, the pre-trade engine, the portfolio, and the
-risk actor (the thin trio shell around the engine). ``specs/risk.md`` numbers its invariants.
+"""Risk: the pre-trade checks and everything they stand on, one module per job.
+
+- :mod:`~pyrt.risk.limits`: :class:`RiskLimits` (built from ``RiskConfig``) and the reason codes;
+- :mod:`~pyrt.risk.state`: the trading state machine and New York trading sessions;
+- :mod:`~pyrt.risk.ids`: the client order id an approval carries;
+- :mod:`~pyrt.risk.portfolio`: positions, cash and P&L;
+- :mod:`~pyrt.risk.engine`: :class:`RiskEngine`, the checks and open-order reservations;
+- :mod:`~pyrt.risk.actor`: :class:`RiskActor`, the thin trio shell around the engine.
+
+``specs/risk.md`` numbers the engine's invariants.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""Pre-trade risk: the plain logic behind the risk actor.
+"""Pre-trade risk: the checks and open-order reservations behind the risk actor.
 
 :class:`RiskEngine` turns each ``signal.generated`` into a ``risk.approved`` or a
-``risk.rejected`` with a stable reason code, against :class:`RiskLimits` and a
+``risk.rejected`` with a stable reason code, against :class:`~pyrt.risk.limits.RiskLimits` and a
 :class:`~pyrt.risk.portfolio.Portfolio`. An approved order counts as open (its quantity against the
 position limits, its value against exposure, its cost against buying power) until it fills or
 ends. ``specs/risk.md`` numbers the promises (R1, R2, ...); each has a property test.
