@@ -43,7 +43,8 @@ from ..persistence.reconciler import ReconcilerActor
 from ..persistence.recorder import RecorderActor
 from ..persistence.store import Store
 from ..risk.actor import RiskActor
-from ..risk.engine import RiskEngine, RiskLimits
+from ..risk.engine import RiskEngine
+from ..risk.limits import RiskLimits
 from ..risk.portfolio import Portfolio, PositionView
 from ..runtime.actor import Actor, ActorContext
 from ..runtime.bus import BlockingEdge, Bus, find_blocking_cycle

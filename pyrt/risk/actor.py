@@ -1,3 +1,12 @@
+"""The risk actor: the trio shell around :class:`~pyrt.risk.engine.RiskEngine`.
+
+It subscribes to signals (``block``), order outcomes and operator commands (``feedback``) and
+marks (``conflate``), feeds each to the engine and publishes what the engine decided:
+``risk.approved`` / ``risk.rejected`` per signal and ``risk.state`` per change of the trading
+state. Which quote prices a mark is the quote's business (:attr:`~pyrt.messages.QuoteReceived.mid`);
+every decision is the engine's; the actor holds no policy of its own.
+"""
+
 from __future__ import annotations
 
 import collections
@@ -22,7 +31,8 @@ from ..messages import (
 )
 from ..runtime.actor import ActorContext
 from ..runtime.bus import Batch, Policy, Subscription
-from .engine import RiskEngine, TradingState
+from .engine import RiskEngine
+from .state import TradingState
 
 logger = logging.getLogger(__name__)
 

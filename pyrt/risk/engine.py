@@ -1,7 +1,7 @@
-"""Pre-trade risk: the plain logic behind the risk actor.
+"""Pre-trade risk: the checks and open-order reservations behind the risk actor.
 
 :class:`RiskEngine` turns each ``signal.generated`` into a ``risk.approved`` or a
-``risk.rejected`` with a stable reason code, against :class:`RiskLimits` and a
+``risk.rejected`` with a stable reason code, against :class:`~pyrt.risk.limits.RiskLimits` and a
 :class:`~pyrt.risk.portfolio.Portfolio`. An approved order counts as open (its quantity against the
 position limits, its value against exposure, its cost against buying power) until it fills or
 ends. ``specs/risk.md`` numbers the promises (R1, R2, ...); each has a property test.
@@ -57,108 +57,61 @@ the dearest ends (only then is it recomputed, over the symbol's distinct prices)
 from __future__ import annotations
 
 import collections
-import datetime
-import enum
-import hashlib
 import logging
 import math
-import re
-import zoneinfo
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Final, Protocol, final
 
 import attrs
 
-from .._validators import finite_positive
 from ..messages import OrderType, RiskApproved, RiskRejected, Side
 from ..runtime.clock import NS_PER_SECOND
+from .ids import client_order_id_for
+from .limits import (
+    BUYING_POWER,
+    DUPLICATE_SIGNAL,
+    INVALID_INPUT,
+    MAX_DAILY_LOSS,
+    MAX_GROSS_EXPOSURE,
+    MAX_OPEN_ORDERS,
+    MAX_ORDER_NOTIONAL,
+    MAX_ORDER_SIZE,
+    MAX_ORDERS_PER_MINUTE,
+    MAX_ORDERS_PER_SECOND,
+    MAX_POSITION_SIZE,
+    MAX_POSITION_VALUE,
+    NO_PRICE,
+    PRICE_COLLAR,
+    REASON_CODES,
+    REDUCE_ONLY,
+    SHORT_NOT_ALLOWED,
+    STALE_MARKET_DATA,
+    SYMBOL_NOT_ALLOWED,
+    TRADING_HALTED,
+)
+from .state import (
+    SESSION_TIME_ZONE,
+    TradingState,
+    TradingStateChange,
+    TradingStateMachine,
+    check_reason,
+    next_session_start_ns,
+)
 
 if TYPE_CHECKING:
-    from ..config import RiskConfig
     from ..messages import OrderFilled, SignalGenerated
+    from .limits import RiskLimits
     from .portfolio import Portfolio
 
 __all__ = [
-    "BUYING_POWER",
-    "DUPLICATE_SIGNAL",
-    "INVALID_INPUT",
-    "MAX_DAILY_LOSS",
-    "MAX_GROSS_EXPOSURE",
-    "MAX_OPEN_ORDERS",
-    "MAX_ORDERS_PER_MINUTE",
-    "MAX_ORDERS_PER_SECOND",
-    "MAX_ORDER_NOTIONAL",
-    "MAX_ORDER_SIZE",
-    "MAX_POSITION_SIZE",
-    "MAX_POSITION_VALUE",
-    "NO_PRICE",
-    "PRICE_COLLAR",
-    "REASON_CODES",
-    "REDUCE_ONLY",
-    "SESSION_TIME_ZONE",
-    "SHORT_NOT_ALLOWED",
-    "STALE_MARKET_DATA",
-    "SYMBOL_NOT_ALLOWED",
-    "TRADING_HALTED",
     "OpenOrderView",
     "RestorableOrder",
     "RiskEngine",
-    "RiskLimits",
     "RiskStatistics",
-    "TradingState",
-    "TradingStateChange",
-    "client_order_id_for",
 ]
 
 logger = logging.getLogger(__name__)
 
-INVALID_INPUT: Final = "INVALID_INPUT"
-DUPLICATE_SIGNAL: Final = "DUPLICATE_SIGNAL"
-TRADING_HALTED: Final = "TRADING_HALTED"
-SYMBOL_NOT_ALLOWED: Final = "SYMBOL_NOT_ALLOWED"
-MAX_ORDER_SIZE: Final = "MAX_ORDER_SIZE"
-SHORT_NOT_ALLOWED: Final = "SHORT_NOT_ALLOWED"
-MAX_POSITION_SIZE: Final = "MAX_POSITION_SIZE"
-MAX_DAILY_LOSS: Final = "MAX_DAILY_LOSS"
-REDUCE_ONLY: Final = "REDUCE_ONLY"
-MAX_OPEN_ORDERS: Final = "MAX_OPEN_ORDERS"
-MAX_ORDERS_PER_SECOND: Final = "MAX_ORDERS_PER_SECOND"
-MAX_ORDERS_PER_MINUTE: Final = "MAX_ORDERS_PER_MINUTE"
-NO_PRICE: Final = "NO_PRICE"
-STALE_MARKET_DATA: Final = "STALE_MARKET_DATA"
-PRICE_COLLAR: Final = "PRICE_COLLAR"
-MAX_ORDER_NOTIONAL: Final = "MAX_ORDER_NOTIONAL"
-MAX_POSITION_VALUE: Final = "MAX_POSITION_VALUE"
-MAX_GROSS_EXPOSURE: Final = "MAX_GROSS_EXPOSURE"
-BUYING_POWER: Final = "BUYING_POWER"
-
-#: Every reason code a :class:`RiskRejected` from this module can carry, in check order.
-REASON_CODES: Final[tuple[str, ...]] = (
-    INVALID_INPUT,
-    DUPLICATE_SIGNAL,
-    TRADING_HALTED,
-    SYMBOL_NOT_ALLOWED,
-    MAX_ORDER_SIZE,
-    SHORT_NOT_ALLOWED,
-    MAX_POSITION_SIZE,
-    MAX_DAILY_LOSS,
-    REDUCE_ONLY,
-    MAX_OPEN_ORDERS,
-    MAX_ORDERS_PER_SECOND,
-    MAX_ORDERS_PER_MINUTE,
-    NO_PRICE,
-    STALE_MARKET_DATA,
-    PRICE_COLLAR,
-    MAX_ORDER_NOTIONAL,
-    MAX_POSITION_VALUE,
-    MAX_GROSS_EXPOSURE,
-    BUYING_POWER,
-)
-
-SESSION_TIME_ZONE: Final = "America/New_York"
-"""The exchange time zone whose midnight starts a new trading session (and daily loss)."""
-
-_TZ: Final = zoneinfo.ZoneInfo(SESSION_TIME_ZONE)
 _NS: Final = NS_PER_SECOND
 _SECOND_NS: Final = _NS
 _MINUTE_NS: Final = 60 * _NS
@@ -171,145 +124,6 @@ _DONE_TOLERANCE: Final = 1e-10
 # The engine's running sum of exposures is recomputed exactly after this many updates
 _RESYNC_EVERY: Final = 1024
 _INF: Final = math.inf
-
-_CLIENT_ORDER_ID_PREFIX: Final = "pyrt-"
-_CLIENT_ORDER_ID_MAX: Final = 48
-_SAFE_ID: Final = re.compile(r"^[A-Za-z0-9_-]+$")
-_UNSAFE_CHARS: Final = re.compile(r"[^A-Za-z0-9_-]")
-
-
-def client_order_id_for(signal_id: str) -> str:
-    """Return the deterministic client order id for a signal.
-
-    ``pyrt-<signal_id>`` when that is at most 48 characters of ``[A-Za-z0-9_-]``; otherwise a
-    sanitized prefix of the signal id plus a hash of the whole id, so distinct signals still
-    get distinct ids and a replayed signal gets the same one.
-
-    Args:
-        signal_id: the signal's id (non-empty).
-
-    Returns:
-        An id of at most 48 characters from ``[A-Za-z0-9_-]``.
-    """
-    plain = _CLIENT_ORDER_ID_PREFIX + signal_id
-    if len(plain) <= _CLIENT_ORDER_ID_MAX and _SAFE_ID.match(signal_id):
-        return plain
-    digest = hashlib.blake2b(signal_id.encode("utf-8"), digest_size=8).hexdigest()
-    room = _CLIENT_ORDER_ID_MAX - len(_CLIENT_ORDER_ID_PREFIX) - len(digest) - 1
-    stem = _UNSAFE_CHARS.sub("_", signal_id)[:room]
-    return f"{_CLIENT_ORDER_ID_PREFIX}{stem}-{digest}"
-
-
-def _optional_positive(_inst: object, attribute: attrs.Attribute[float | None], value: float | None) -> None:
-    if value is not None and not (value > 0.0 and math.isfinite(value)):
-        raise ValueError(f"{attribute.name} must be a finite number > 0 or None, was {value!r}")
-
-
-def _optional_positive_int(_inst: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"{attribute.name} must be an integer >= 1 or None, was {value!r}")
-
-
-def _to_symbol_set(value: Iterable[str] | None) -> frozenset[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        raise TypeError(f"allowed_symbols must be a collection of symbols, was the string {value!r}")
-    return frozenset(value)
-
-
-@final
-@attrs.frozen(kw_only=True)
-class RiskLimits:
-    """The limits a :class:`RiskEngine` enforces; None switches an optional limit off."""
-
-    max_order_size: float = attrs.field(validator=finite_positive)
-    """Largest quantity of one order."""
-    max_position_size: float = attrs.field(validator=finite_positive)
-    """Largest absolute quantity per symbol, counting open orders on the same side."""
-    max_daily_loss: float = attrs.field(validator=finite_positive)
-    """Loss since the session start (a positive currency amount) that switches to REDUCING."""
-    max_order_notional: float | None = attrs.field(default=None, validator=_optional_positive)
-    """Largest quantity × price of one order."""
-    max_position_value: float | None = attrs.field(default=None, validator=_optional_positive)
-    """Largest absolute position value per symbol, counting open orders on the same side."""
-    max_gross_exposure: float | None = attrs.field(default=None, validator=_optional_positive)
-    """Largest sum of absolute position values once all open orders have filled."""
-    allowed_symbols: frozenset[str] | None = attrs.field(default=None, converter=_to_symbol_set)
-    """The only symbols that may be traded."""
-    max_open_orders: int | None = attrs.field(default=None, validator=_optional_positive_int)
-    """Most orders approved and not yet ended, over all symbols."""
-    max_orders_per_second: int | None = attrs.field(default=None, validator=_optional_positive_int)
-    """Most approvals within any one second."""
-    max_orders_per_minute: int | None = attrs.field(default=None, validator=_optional_positive_int)
-    """Most approvals within any sixty seconds."""
-    price_collar_bps: float | None = attrs.field(default=None, validator=_optional_positive)
-    """Largest distance of a limit or reference price from the last mark, in basis points."""
-    max_quote_age_secs: float | None = attrs.field(default=None, validator=_optional_positive)
-    """Oldest mark (by ``now_ns``) an order may be checked against, in seconds."""
-    allow_short: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
-    """Whether a sell may open or grow a short; ``pyrt run`` sets it from the strategy's
-    ``allow_short`` (off for the shipped long-only strategies)."""
-
-    @classmethod
-    def from_config(
-        cls, config: RiskConfig, *, allowed_symbols: Iterable[str] | None = None, allow_short: bool = True
-    ) -> RiskLimits:
-        """Build the limits from the ``risk`` section of a configuration.
-
-        Args:
-            config: the section (:class:`pyrt.config.RiskConfig`).
-            allowed_symbols: the only symbols that may be traded (typically ``config.symbols``);
-                None allows any.
-            allow_short: whether sells may open or grow a short (the strategy's
-                :attr:`~pyrt.strategy.Strategy.allow_short`).
-
-        Returns:
-            The limits, with every optional limit the section sets.
-        """
-        return cls(
-            max_order_size=config.max_order_size,
-            max_position_size=config.max_position_size,
-            max_daily_loss=config.max_daily_loss,
-            max_order_notional=config.max_order_notional,
-            max_position_value=config.max_position_value,
-            max_gross_exposure=config.max_gross_exposure,
-            allowed_symbols=allowed_symbols,
-            max_open_orders=config.max_open_orders,
-            max_orders_per_second=config.max_orders_per_second,
-            max_orders_per_minute=config.max_orders_per_minute,
-            price_collar_bps=config.price_collar_bps,
-            max_quote_age_secs=config.max_quote_age_secs,
-            allow_short=allow_short,
-        )
-
-
-class TradingState(enum.StrEnum):
-    """What new orders the engine lets through."""
-
-    ACTIVE = "active"
-    """Every order that passes the checks."""
-    REDUCING = "reducing"
-    """Only orders that shrink a position (with the open orders on their side) without flipping it."""
-    HALTED = "halted"
-    """Nothing."""
-
-
-@final
-@attrs.frozen(kw_only=True)
-class TradingStateChange:
-    """One change of :attr:`RiskEngine.state` (or of who holds it), for the journal."""
-
-    state: TradingState
-    """The state from now on."""
-    previous: TradingState
-    """The state before."""
-    reason: str
-    """Why: the operator's words, or the limit that tripped (``MAX_DAILY_LOSS: ...``)."""
-    automatic: bool
-    """Set by the engine (daily loss, new session) rather than by an operator call."""
-    ts_event: int
-    """The engine's time (``now_ns``) at the change."""
 
 
 class RestorableOrder(Protocol):
@@ -442,14 +256,6 @@ def _exceeds(value: float, limit: float) -> bool:
     return value > limit + _SLACK * max(1.0, abs(limit))
 
 
-def _next_session_ns(now_ns: int) -> int:
-    # The first nanosecond of the day after now_ns's day in the exchange time zone (midnight
-    # always exists in New York: DST moves 02:00)
-    local = datetime.datetime.fromtimestamp(now_ns // _NS, tz=_TZ)
-    start = datetime.datetime.combine(local.date() + datetime.timedelta(days=1), datetime.time(), tzinfo=_TZ)
-    return int(start.timestamp()) * _NS
-
-
 def _threshold(limit: float | None) -> float:
     # The largest value that passes `limit` (with float slack); inf when the limit is off
     return _INF if limit is None else limit + _SLACK * max(1.0, abs(limit))
@@ -473,7 +279,6 @@ class RiskEngine:
         "_approvals",
         "_approved_ids",
         "_books",
-        "_changes",
         "_checks",
         "_collar_limit",
         "_gross",
@@ -501,9 +306,7 @@ class RiskEngine:
         "_session_end_ns",
         "_session_start_pnl",
         "_sessions",
-        "_state",
-        "_state_automatic",
-        "_state_reason",
+        "_trading",
         "_unknown_order_events",
         "_unpriced",
         "_unstamped",
@@ -551,10 +354,7 @@ class RiskEngine:
         self._session_end_ns = -1  # the first nanosecond of the next session; -1: no time seen yet
         self._session_start_pnl = portfolio.total_pnl
         self._sessions = 1
-        self._state = TradingState.ACTIVE
-        self._state_reason = "started"
-        self._state_automatic = True
-        self._changes: list[TradingStateChange] = []
+        self._trading = TradingStateMachine()
         for position in portfolio.positions():  # a portfolio carried over from before
             self._refresh(position.symbol)
 
@@ -573,12 +373,12 @@ class RiskEngine:
     @property
     def state(self) -> TradingState:
         """What new orders pass: ACTIVE, REDUCING or HALTED."""
-        return self._state
+        return self._trading.state
 
     @property
     def state_reason(self) -> str:
         """Why the engine is in its state (the reason of the last change)."""
-        return self._state_reason
+        return self._trading.reason
 
     @property
     def daily_pnl(self) -> float:
@@ -634,8 +434,7 @@ class RiskEngine:
             One :class:`TradingStateChange` per change of :attr:`state` (or of who holds it);
             empty if nothing changed.
         """
-        changes, self._changes = self._changes, []
-        return changes
+        return self._trading.changes()
 
     # --- time, sessions and the trading state ---
 
@@ -653,7 +452,7 @@ class RiskEngine:
             self._unstamped.clear()
         end = self._session_end_ns
         if end < 0 or now_ns >= end:
-            self._session_end_ns = _next_session_ns(now_ns)
+            self._session_end_ns = next_session_start_ns(now_ns)
             if end >= 0:
                 self._start_session(now_ns, f"{SESSION_TIME_ZONE} midnight passed")
                 self._check_loss(now_ns)
@@ -663,8 +462,7 @@ class RiskEngine:
         self._session_start_pnl = self._portfolio.total_pnl
         self._sessions += 1
         logger.info("trading session %d started: %s", self._sessions, reason)
-        if self._state is TradingState.REDUCING and self._state_automatic:
-            self._set_state(TradingState.ACTIVE, reason, automatic=True, now_ns=now_ns)
+        self._trading.start_session(reason, now_ns=now_ns)
 
     def start_new_session(self, *, now_ns: int | None = None) -> None:
         """Measure the daily loss from the current total P&L on, as at a session start.
@@ -680,34 +478,17 @@ class RiskEngine:
         self._start_session(now, "new session started by the caller")
         self._check_loss(now)
 
-    def _set_state(self, state: TradingState, reason: str, *, automatic: bool, now_ns: int) -> None:
-        change = TradingStateChange(
-            state=state, previous=self._state, reason=reason, automatic=automatic, ts_event=now_ns
-        )
-        self._state = state
-        self._state_reason = reason
-        self._state_automatic = automatic
-        self._changes.append(change)
-        logger.warning("trading state %s -> %s: %s", change.previous, state, reason)
-
     def _check_loss(self, now_ns: int) -> None:
         # A breach of the daily loss limit switches ACTIVE to REDUCING until the next session
-        if self._state is not TradingState.ACTIVE:
+        if self._trading.state is not TradingState.ACTIVE:
             return
         daily_pnl = self._portfolio.total_pnl - self._session_start_pnl
         if daily_pnl <= self._loss_floor:
-            self._set_state(
-                TradingState.REDUCING,
+            self._trading.trip(
                 f"{MAX_DAILY_LOSS}: daily P&L {_num(daily_pnl)} is at or below -max_daily_loss "
                 f"{_num(-self._limits.max_daily_loss)}",
-                automatic=True,
                 now_ns=now_ns,
             )
-
-    @staticmethod
-    def _check_reason(reason: str) -> None:
-        if not isinstance(reason, str) or not reason.strip():
-            raise ValueError(f"reason must be a non-empty string, was {reason!r}")
 
     def halt(self, reason: str, *, now_ns: int | None = None) -> None:
         """Stop approving anything (a kill switch) until :meth:`resume` or :meth:`reduce_only`.
@@ -721,10 +502,9 @@ class RiskEngine:
         Raises:
             ValueError: ``reason`` is empty.
         """
-        self._check_reason(reason)
+        check_reason(reason)
         now = self._observe(now_ns)
-        if self._state is not TradingState.HALTED:
-            self._set_state(TradingState.HALTED, reason, automatic=False, now_ns=now)
+        self._trading.halt(reason, now_ns=now)
 
     def reduce_only(self, reason: str, *, now_ns: int | None = None) -> None:
         """Approve only orders that shrink a position, until :meth:`resume` or :meth:`halt`.
@@ -739,10 +519,9 @@ class RiskEngine:
         Raises:
             ValueError: ``reason`` is empty.
         """
-        self._check_reason(reason)
+        check_reason(reason)
         now = self._observe(now_ns)
-        if self._state is not TradingState.REDUCING or self._state_automatic:
-            self._set_state(TradingState.REDUCING, reason, automatic=False, now_ns=now)
+        self._trading.reduce_only(reason, now_ns=now)
 
     def resume(self, reason: str = "resumed by the operator", *, now_ns: int | None = None) -> None:
         """Go back to ACTIVE, or to REDUCING if the daily loss limit is still breached.
@@ -754,10 +533,9 @@ class RiskEngine:
         Raises:
             ValueError: ``reason`` is empty.
         """
-        self._check_reason(reason)
+        check_reason(reason)
         now = self._observe(now_ns)
-        if self._state is not TradingState.ACTIVE:
-            self._set_state(TradingState.ACTIVE, reason, automatic=False, now_ns=now)
+        self._trading.resume(reason, now_ns=now)
         self._check_loss(now)
 
     # --- running sums ---
@@ -770,9 +548,7 @@ class RiskEngine:
 
     def _refresh(self, symbol: str) -> None:
         # Recompute the symbol's term of the projected gross exposure
-        book = self._books.get(symbol)
-        if book is None:
-            book = self._books[symbol] = _SymbolBook()
+        book = self._book(symbol)
         portfolio = self._portfolio
         position = portfolio.quantity(symbol)
         price = portfolio.last_price(symbol)
@@ -802,12 +578,7 @@ class RiskEngine:
             or a :class:`~pyrt.messages.RiskRejected` with the first failing check's code.
         """
         self._checks += 1
-        # P&L moves only with marks and fills, which check the daily loss: nothing to do here
-        last = self._now_ns
-        if last is not None and last <= now_ns < self._session_end_ns and not self._unstamped:
-            self._now_ns = now = now_ns  # the common case of _observe, inline
-        else:
-            now = self._observe(now_ns)
+        now = self._observe(now_ns)
         client_order_id = client_order_id_for(signal.signal_id)
         decision = self._decide(signal, client_order_id, now)
         if isinstance(decision, tuple):
@@ -824,42 +595,13 @@ class RiskEngine:
             return RiskRejected(
                 signal=signal, reason_code=code, reason=reason, ts_event=now_ns, ts_init=now_ns
             )
-        symbol = signal.symbol
-        quantity = signal.quantity
-        side = signal.side
-        self._open[client_order_id] = _OpenOrder(symbol, side, quantity, decision)
-        book = self._books.get(symbol)
-        if book is None:
-            book = self._books[symbol] = _SymbolBook()
-        if side is Side.BUY:
-            book.buys += quantity
-            cost = quantity * decision
-            book.reserved += cost
-            self._reserved += cost
-        else:
-            book.sells += quantity
-        book.orders += 1
-        prices = book.prices  # book.add_price(decision), inline
-        prices[decision] = prices.get(decision, 0) + 1
-        if decision > book.price:
-            book.price = decision
-        # the symbol's exposure term (_refresh, inline)
-        portfolio = self._portfolio
-        position = portfolio.quantity(symbol)
-        mark = portfolio.last_price(symbol)
-        exposure = max(abs(position + book.buys), abs(position - book.sells)) * (
-            book.price if mark is None else mark
+        self._add_open(
+            client_order_id, _OpenOrder(signal.symbol, signal.side, signal.quantity, decision), decision
         )
-        self._gross += exposure - book.exposure
-        book.exposure = exposure
-        self._updates += 1
-        if self._updates % _RESYNC_EVERY == 0:
-            self._gross = sum(b.exposure for b in self._books.values())
         if self._last_second is not None:
             self._last_second.append(now)
         if self._last_minute is not None:
             self._last_minute.append(now)
-        self._approved_ids.add(client_order_id)
         self._approvals += 1
         logger.debug("signal %s approved as %s", signal.signal_id, client_order_id)
         return RiskApproved(signal=signal, client_order_id=client_order_id, ts_event=now_ns, ts_init=now_ns)
@@ -886,9 +628,10 @@ class RiskEngine:
             )
         if client_order_id in self._approved_ids:
             return DUPLICATE_SIGNAL, f"signal {signal.signal_id} was already approved as {client_order_id}"
-        state = self._state
+        trading = self._trading
+        state = trading.state
         if state is TradingState.HALTED:
-            return TRADING_HALTED, f"trading is halted: {self._state_reason}"
+            return TRADING_HALTED, f"trading is halted: {trading.reason}"
         limits = self._limits
         allowed = limits.allowed_symbols
         if allowed is not None and symbol not in allowed:
@@ -931,10 +674,10 @@ class RiskEngine:
         if state is TradingState.REDUCING:
             reduces = position != 0.0 and (position > 0.0) != (side is Side.BUY)
             if not reduces or _exceeds(same_side_open + quantity, abs(position)):
-                code = MAX_DAILY_LOSS if self._state_automatic else REDUCE_ONLY
+                code = MAX_DAILY_LOSS if trading.automatic else REDUCE_ONLY
                 return code, (
                     f"only orders reducing the position {_num(position)} pass "
-                    f"({self._state_reason}); order {side} {_num(quantity)} with open {side} "
+                    f"({trading.reason}); order {side} {_num(quantity)} with open {side} "
                     f"orders {_num(same_side_open)} does not"
                 )
 
@@ -1085,22 +828,27 @@ class RiskEngine:
                 price = mark if stop is None else (stop if mark is None or stop > mark else mark)
             open_order = _OpenOrder(symbol, order.side, order.quantity, price or 0.0)
             open_order.remaining = remaining
-            self._open[client_order_id] = open_order
-            self._approved_ids.add(client_order_id)
-            book = self._book(symbol)
-            if order.side is Side.BUY:
-                book.buys += remaining
-            else:
-                book.sells += remaining
-            book.orders += 1
-            if price is None:
-                self._unpriced.add(client_order_id)
-            else:
-                self._price(open_order, price)
-            self._refresh(symbol)
+            self._add_open(client_order_id, open_order, price)
             restored += 1
         logger.info("restored %d open orders from before the restart", restored)
         return restored
+
+    def _add_open(self, client_order_id: str, order: _OpenOrder, price: float | None) -> None:
+        # Count an order as open: its remaining quantity on its side and, once it has a price,
+        # its cost reserved and its valuation in the symbol's prices; then the exposure term
+        self._open[client_order_id] = order
+        self._approved_ids.add(client_order_id)
+        book = self._book(order.symbol)
+        if order.side is Side.BUY:
+            book.buys += order.remaining
+        else:
+            book.sells += order.remaining
+        book.orders += 1
+        if price is None:
+            self._unpriced.add(client_order_id)
+        else:
+            self._price(order, price)
+        self._refresh(order.symbol)
 
     def _price(self, order: _OpenOrder, price: float) -> None:
         # Value an order (restored without a price) at `price`
@@ -1244,8 +992,8 @@ class RiskEngine:
             reserved_cash=self._reserved,
             projected_gross_exposure=self._gross,
             daily_pnl=self.daily_pnl,
-            state=self._state,
-            reduce_only=self._state is TradingState.REDUCING,
+            state=self._trading.state,
+            reduce_only=self._trading.state is TradingState.REDUCING,
             fills=portfolio_stats.fills_applied,
             duplicate_fills=portfolio_stats.duplicate_fills,
             unknown_order_events=self._unknown_order_events,

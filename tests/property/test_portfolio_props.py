@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from pyrt.messages import OrderFilled, RiskApproved, Side, SignalGenerated
-from pyrt.risk.engine import RiskEngine, RiskLimits
+from pyrt.risk.engine import RiskEngine
+from pyrt.risk.limits import RiskLimits
 from pyrt.risk.portfolio import Portfolio
 
 SYMBOLS = ("AAA", "BBB", "CCC")

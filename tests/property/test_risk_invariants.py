@@ -27,20 +27,19 @@ from hypothesis.stateful import (
 )
 
 from pyrt.messages import OrderFilled, OrderType, RiskApproved, RiskRejected, Side, SignalGenerated
-from pyrt.risk.engine import (
+from pyrt.risk.engine import RiskEngine
+from pyrt.risk.ids import client_order_id_for
+from pyrt.risk.limits import (
     INVALID_INPUT,
     MAX_DAILY_LOSS,
     NO_PRICE,
     REASON_CODES,
     SHORT_NOT_ALLOWED,
     TRADING_HALTED,
-    RiskEngine,
     RiskLimits,
-    TradingState,
-    TradingStateChange,
-    client_order_id_for,
 )
 from pyrt.risk.portfolio import Portfolio
+from pyrt.risk.state import TradingState, TradingStateChange
 
 NS = 1_000_000_000
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")

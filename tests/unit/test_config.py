@@ -292,7 +292,7 @@ def test_risk_limits_may_each_be_switched_off_with_null(tmp_path):
 
 
 def test_default_risk_limits_let_the_demo_order_through():
-    from pyrt.risk.engine import RiskLimits
+    from pyrt.risk.limits import RiskLimits
 
     risk = RiskConfig()
     limits = RiskLimits.from_config(risk, allowed_symbols=("AAPL", "MSFT"))

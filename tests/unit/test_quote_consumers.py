@@ -10,7 +10,8 @@ from __future__ import annotations
 from pyrt.execution.actor import ExecutionActor
 from pyrt.messages import QuoteReceived
 from pyrt.risk.actor import RiskActor
-from pyrt.risk.engine import RiskEngine, RiskLimits
+from pyrt.risk.engine import RiskEngine
+from pyrt.risk.limits import RiskLimits
 from pyrt.risk.portfolio import Portfolio
 from pyrt.strategy import Strategy
 

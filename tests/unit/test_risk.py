@@ -8,7 +8,9 @@ import attrs
 import pytest
 
 from pyrt.messages import OrderFilled, OrderType, RiskApproved, RiskRejected, Side, SignalGenerated
-from pyrt.risk.engine import (
+from pyrt.risk.engine import RiskEngine
+from pyrt.risk.ids import client_order_id_for
+from pyrt.risk.limits import (
     BUYING_POWER,
     DUPLICATE_SIGNAL,
     INVALID_INPUT,
@@ -29,13 +31,10 @@ from pyrt.risk.engine import (
     STALE_MARKET_DATA,
     SYMBOL_NOT_ALLOWED,
     TRADING_HALTED,
-    RiskEngine,
     RiskLimits,
-    TradingState,
-    TradingStateChange,
-    client_order_id_for,
 )
 from pyrt.risk.portfolio import Portfolio
+from pyrt.risk.state import TradingState, TradingStateChange
 
 NOW = 1_700_000_000_000_000_000
 _ids = itertools.count()
@@ -859,6 +858,18 @@ def test_risk_limits_from_config_carries_every_limit():
         price_collar_bps=25.0,
         max_quote_age_secs=60.0,
     )
+
+
+def test_risk_limits_and_risk_config_share_every_limit_by_name():
+    from pyrt.config import RiskConfig
+
+    not_limits = {"zmq_subscribe_address", "zmq_publish_address", "starting_cash"}
+    from_elsewhere = {"allowed_symbols", "allow_short"}
+
+    config_limits = set(attrs.fields_dict(RiskConfig)) - not_limits
+    engine_limits = set(attrs.fields_dict(RiskLimits)) - from_elsewhere
+
+    assert config_limits == engine_limits
 
 
 def test_default_config_limits_pass_the_sma_demo_order_flow():

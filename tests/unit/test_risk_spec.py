@@ -6,7 +6,7 @@ import ast
 import re
 from pathlib import Path
 
-from pyrt.risk import engine as risk
+from pyrt.risk import limits as risk
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = REPO / "specs" / "risk.md"

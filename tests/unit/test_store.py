@@ -479,7 +479,7 @@ def test_trading_state_is_the_latest_recorded(store: Store) -> None:
 
 
 def test_trading_state_enum_is_stored_as_its_value(store: Store) -> None:
-    from pyrt.risk.engine import TradingState
+    from pyrt.risk.state import TradingState
 
     store.record_trading_state(TradingState.HALTED, "operator", 1)
 

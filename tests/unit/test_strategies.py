@@ -425,7 +425,7 @@ def test_the_tree_refuses_shorts_for_a_strategy_that_does_not_declare_it_may_sho
     from pyrt.config import load_config
     from pyrt.messages import RiskApproved, RiskRejected
     from pyrt.modes.simulation import run_simulation
-    from pyrt.risk.engine import SHORT_NOT_ALLOWED
+    from pyrt.risk.limits import SHORT_NOT_ALLOWED
     from pyrt.runtime.journal import JournalReader
 
     config = load_config(env={}, overrides={"run.seed": 3, "symbols": ["AAPL", "MSFT"]})

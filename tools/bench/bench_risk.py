@@ -31,7 +31,9 @@ import time
 import attrs
 
 from pyrt.messages import OrderFilled, OrderType, RiskApproved, Side, SignalGenerated
-from pyrt.risk.engine import RiskEngine, RiskLimits, client_order_id_for
+from pyrt.risk.engine import RiskEngine
+from pyrt.risk.ids import client_order_id_for
+from pyrt.risk.limits import RiskLimits
 from pyrt.risk.portfolio import Portfolio
 
 SYMBOLS = tuple(f"S{i:03d}" for i in range(100))

@@ -60,7 +60,8 @@ from pyrt.execution.actor import ExecutionActor
 from pyrt.marketdata.actor import MarketDataActor
 from pyrt.messages import OrderSubmitted, OrderType, QuoteReceived, Side, TimeInForce
 from pyrt.risk.actor import RiskActor
-from pyrt.risk.engine import RiskEngine, RiskLimits
+from pyrt.risk.engine import RiskEngine
+from pyrt.risk.limits import RiskLimits
 from pyrt.risk.portfolio import Portfolio
 from pyrt.runtime.actor import ActorContext
 from pyrt.runtime.bus import Bus
