@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Final, final
 import attrs
 
 from .._accounting import average_cost_fill
+from ..messages import ExecutionLedger, ExecutionVerdict
 
 if TYPE_CHECKING:
     from ..messages import OrderFilled
@@ -148,7 +149,7 @@ class Portfolio:
         self._fees = 0.0
         self._positions: dict[str, _Position] = {}
         self._marks: dict[str, float] = {}
-        self._executions: set[str] = set()
+        self._executions = ExecutionLedger()
         self._duplicate_fills = 0
         # running sums over positions of quantity * mark and of abs(quantity * mark)
         self._market_value = 0.0
@@ -164,21 +165,26 @@ class Portfolio:
         """Apply one execution to cash and the symbol's position.
 
         A fill whose ``execution_id`` was applied before is ignored and counted in
-        ``statistics().duplicate_fills``.
+        ``statistics().duplicate_fills``: logged as a warning when it repeats the first, as an
+        error when it contradicts it (:class:`~pyrt.messages.ExecutionLedger` tells them apart).
 
         Args:
             fill: the execution.
         """
-        if fill.execution_id in self._executions:
+        verdict = self._executions.check(fill)
+        if verdict is not ExecutionVerdict.NEW:
             self._duplicate_fills += 1
-            logger.warning(
-                "duplicate fill %s for %s ignored (%d so far)",
-                fill.execution_id,
-                fill.client_order_id,
-                self._duplicate_fills,
-            )
+            if verdict is ExecutionVerdict.CONTRADICTORY:  # the order tracker raises the alarm
+                logger.error("fill ignored: %s", self._executions.contradiction(fill))
+            else:
+                logger.warning(
+                    "duplicate fill %s for %s ignored (%d so far)",
+                    fill.execution_id,
+                    fill.client_order_id,
+                    self._duplicate_fills,
+                )
             return
-        self._executions.add(fill.execution_id)
+        self._executions.remember(fill)
         price = fill.fill_price
         signed = fill.side.sign * fill.fill_quantity
         self._cash -= signed * price + fill.fee

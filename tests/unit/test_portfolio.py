@@ -162,6 +162,22 @@ def test_duplicate_execution_id_is_ignored_and_counted():
     assert portfolio.has_execution("dup")
 
 
+def test_a_repeated_execution_id_with_other_content_is_logged_as_an_error_not_a_duplicate(caplog):
+    # the portfolio once skipped a contradicting fill as quietly as a redelivered one
+    portfolio = Portfolio(10_000.0)
+    first = fill(Side.BUY, 10, 100.0, execution_id="x")
+    portfolio.apply_fill(first)
+
+    with caplog.at_level("WARNING", logger="pyrt.risk.portfolio"):
+        portfolio.apply_fill(first)
+        portfolio.apply_fill(attrs.evolve(first, fill_price=101.0))
+
+    assert [r.levelname for r in caplog.records] == ["WARNING", "ERROR"]
+    assert "reused an execution id" in caplog.records[1].getMessage()
+    assert portfolio.position("AAPL").quantity == 10
+    assert portfolio.statistics().duplicate_fills == 2
+
+
 def test_first_fill_prices_position_until_marked_and_later_fill_keeps_mark():
     portfolio = Portfolio(10_000.0)
     portfolio.apply_fill(fill(Side.BUY, 10, 100.0))
