@@ -32,11 +32,14 @@ from .control import (
 )
 from .enums import OrderType as OrderType, Side as Side, TimeInForce as TimeInForce
 from .market import (
+    MARKING_TYPES as MARKING_TYPES,
     BarReceived as BarReceived,
     BookLevel as BookLevel,
     BookReceived as BookReceived,
+    MarkingMessage as MarkingMessage,
     QuoteReceived as QuoteReceived,
     TradeReceived as TradeReceived,
+    mark_price as mark_price,
 )
 from .system import (
     Heartbeat as Heartbeat,
@@ -59,6 +62,7 @@ __all__ = [
     "CONTROL_COMMANDS",
     "CONVERTER",
     "FILL_TOLERANCE",
+    "MARKING_TYPES",
     "MESSAGE_TYPES",
     "OPERATOR",
     "TOPICS",
@@ -69,6 +73,7 @@ __all__ = [
     "ExecutionLedger",
     "ExecutionVerdict",
     "Heartbeat",
+    "MarkingMessage",
     "Message",
     "OrderAccepted",
     "OrderCanceled",
@@ -94,6 +99,7 @@ __all__ = [
     "from_dict",
     "is_complete",
     "is_overfill",
+    "mark_price",
     "state_after_fill",
     "to_dict",
 ]

@@ -16,7 +16,16 @@ from .._validators import (
     optional_finite_positive,
 )
 
-__all__ = ["BarReceived", "BookLevel", "BookReceived", "QuoteReceived", "TradeReceived"]
+__all__ = [
+    "MARKING_TYPES",
+    "BarReceived",
+    "BookLevel",
+    "BookReceived",
+    "MarkingMessage",
+    "QuoteReceived",
+    "TradeReceived",
+    "mark_price",
+]
 
 # The ingest hot path (#3) builds trades and quotes through ``checked`` constructors: the same
 # checks as the attrs validators, written inline, then the slots set directly. A property test
@@ -204,3 +213,22 @@ class BookReceived:
     reset: bool = False
     ts_event: int
     ts_init: int
+
+
+#: The market messages that can mark a symbol.
+MarkingMessage = TradeReceived | QuoteReceived | BarReceived
+MARKING_TYPES: Final = (TradeReceived, QuoteReceived, BarReceived)
+
+
+def mark_price(message: MarkingMessage) -> float | None:
+    """The price ``message`` marks its symbol at: a trade's price, a bar's close, a usable quote's
+    mid; ``None`` for anything else (a crossed or one-sided quote included).
+
+    The one rule every component that keeps a last price follows (risk's marks, a strategy's
+    :meth:`~pyrt.strategy.Strategy.last_price`, execution's slippage mid).
+    """
+    if isinstance(message, TradeReceived):
+        return message.price
+    if isinstance(message, QuoteReceived):
+        return message.mid
+    return message.close

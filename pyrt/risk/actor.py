@@ -17,6 +17,7 @@ import attrs
 import trio
 
 from ..messages import (
+    MARKING_TYPES,
     BarReceived,
     ControlCommand,
     Message,
@@ -28,6 +29,7 @@ from ..messages import (
     SignalGenerated,
     TradeReceived,
     TradingStateChanged,
+    mark_price,
 )
 from ..runtime.actor import ActorContext
 from ..runtime.bus import Batch, Policy, Subscription
@@ -215,12 +217,10 @@ class RiskActor:
 
     def _apply_marks(self, batch: Batch, now: int) -> None:
         for msg in batch:
-            if isinstance(msg, QuoteReceived) and msg.mid is not None:  # a crossed/one-sided quote is no mark
-                self.engine.on_mark(msg.symbol, msg.mid, now_ns=now)
-            elif isinstance(msg, TradeReceived):
-                self.engine.on_mark(msg.symbol, msg.price, now_ns=now)
-            elif isinstance(msg, BarReceived):
-                self.engine.on_mark(msg.symbol, msg.close, now_ns=now)
+            if isinstance(msg, MARKING_TYPES):
+                price = mark_price(msg)  # None for a crossed or one-sided quote: no mark
+                if price is not None:
+                    self.engine.on_mark(msg.symbol, price, now_ns=now)
 
 
 def _limits(engine: RiskEngine) -> dict[str, object]:

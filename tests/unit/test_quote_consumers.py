@@ -58,3 +58,25 @@ def test_M10_a_strategy_last_price_is_never_a_crossed_or_one_sided_mid() -> None
     book = strategy.book("AAPL")
     assert book is not None
     assert book.mid is None
+
+
+def test_M10_mark_price_is_the_one_rule_a_trade_a_bar_close_a_usable_mid() -> None:
+    from pyrt.messages import BarReceived, TradeReceived, mark_price
+
+    trade = TradeReceived(symbol="AAPL", price=158.61, size=5.0, ts_event=NOW, ts_init=NOW)
+    bar = BarReceived(
+        symbol="AAPL",
+        timeframe="1m",
+        open=158.0,
+        high=159.0,
+        low=157.5,
+        close=158.4,
+        volume=100.0,
+        ts_event=NOW,
+        ts_init=NOW,
+    )
+
+    assert mark_price(trade) == 158.61
+    assert mark_price(bar) == 158.4
+    assert mark_price(GOOD) == GOOD.mid
+    assert [mark_price(q) for q in BAD] == [None] * len(BAD)
