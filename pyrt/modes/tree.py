@@ -49,7 +49,7 @@ from ..runtime.actor import Actor, ActorContext
 from ..runtime.bus import BlockingEdge, Bus, find_blocking_cycle
 from ..runtime.clock import Clock
 from ..runtime.journal import JournalWriter
-from ..runtime.supervisor import ChildSpec, Strategy as RestartStrategy, Supervisor
+from ..runtime.supervisor import ChildSpec, RestartStrategy, Supervisor
 from ..strategy import Strategy, load_strategy
 from ..strategy.actor import SignalActor
 from ..venues import Broker, MarketDataFeed

@@ -32,6 +32,7 @@ from .journal import (
 from .supervisor import (
     ChildSpec as ChildSpec,
     Restart as Restart,
+    RestartStrategy as RestartStrategy,
     Supervisor as Supervisor,
     SupervisorStatistics as SupervisorStatistics,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "Policy",
     "RecordKind",
     "Restart",
+    "RestartStrategy",
     "Subscription",
     "SubscriptionStatistics",
     "Supervisor",
