@@ -547,6 +547,7 @@ def test_strategy_package_all_lists_exactly_its_public_names_sorted() -> None:
     import pyrt.strategy
 
     modules = {
+        "actor",
         "annotations",
         "base",
         "book_imbalance",
