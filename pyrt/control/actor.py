@@ -1,3 +1,12 @@
+"""The control actor: the operator's commands, from the control socket onto the bus.
+
+It serves :mod:`pyrt.control.server`'s socket and turns each ``halt``, ``reduce`` or ``resume``
+into a :class:`~pyrt.messages.ControlCommand` on ``control.command``, so the command is journaled
+like every other message and a replay sees it. It changes nothing itself: the risk actor applies
+the command (its change is ``risk.state``), and the socket's reply is the risk actor's status once
+it has. ``status`` changes nothing and is answered from that status at once.
+"""
+
 from __future__ import annotations
 
 import logging
