@@ -16,7 +16,6 @@ from typing import Final, final
 
 import trio
 
-from ..messages import OPERATOR, ControlCommand
 from ..risk.actor import RiskActor
 from ..runtime.actor import ActorContext
 from .server import ControlRequest, serve_control
@@ -61,15 +60,7 @@ class ControlActor:
         ctx = self._ctx
         if request.command == "status" or ctx is None:
             return self._risk.status()
-        now = ctx.clock.now_ns()
-        command = ControlCommand(
-            command=request.command,
-            reason=request.reason,
-            source=OPERATOR,
-            cancel_orders=request.cancel_orders,
-            ts_event=now,
-            ts_init=now,
-        )
+        command = request.to_message(now_ns=ctx.clock.now_ns())
         await ctx.bus.publish(command)
         with trio.move_on_after(APPLY_TIMEOUT) as scope:
             await self._risk.wait_applied(command)

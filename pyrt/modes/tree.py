@@ -20,7 +20,6 @@ from ..marketdata.actor import MarketDataActor
 from ..marketdata.bars import parse_timeframe
 from ..messages import (
     CONTROL_COMMANDS,
-    OPERATOR,
     BarReceived,
     BookReceived,
     ControlCommand,
@@ -378,17 +377,7 @@ class TradingTree:
             if request.command not in CONTROL_COMMANDS:  # status has nothing to change
                 logger.warning("operator command %r ignored: not a trading state change", request.command)
                 continue
-            now = self.clock.now_ns()
-            await self.bus.publish(
-                ControlCommand(
-                    command=request.command,
-                    reason=request.reason,
-                    source=OPERATOR,
-                    cancel_orders=request.cancel_orders,
-                    ts_event=now,
-                    ts_init=now,
-                )
-            )
+            await self.bus.publish(request.to_message(now_ns=self.clock.now_ns()))
 
     @staticmethod
     async def _cancel_on(stop: trio.Event, scope: trio.CancelScope) -> None:
