@@ -1,5 +1,11 @@
-"""Operator control: the local control socket (``pyrt halt`` / ``resume`` / ``status``) and the
-actor that turns its requests into ``control.*`` messages.
+"""Operator control: the local control socket and the actor that puts its commands on the bus.
+
+- :func:`serve_control` serves the Unix socket in the run's data folder (mode 0600) that
+  ``pyrt halt`` / ``reduce`` / ``resume`` / ``status`` talk to; :func:`send_command` is the
+  client side the CLI uses; :class:`ControlError` is what either raises.
+- :class:`ControlActor` runs that socket inside the tree and turns each request into a
+  ``control.command`` message (:class:`~pyrt.messages.ControlCommand`), which the risk actor
+  applies and the journal records.
 """
 
 from __future__ import annotations

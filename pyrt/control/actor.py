@@ -1,3 +1,12 @@
+"""The control actor: the operator's commands, from the control socket onto the bus.
+
+It serves :mod:`pyrt.control.server`'s socket and turns each ``halt``, ``reduce`` or ``resume``
+into a :class:`~pyrt.messages.ControlCommand` on ``control.command``, so the command is journaled
+like every other message and a replay sees it. It changes nothing itself: the risk actor applies
+the command (its change is ``risk.state``), and the socket's reply is the risk actor's status once
+it has. ``status`` changes nothing and is answered from that status at once.
+"""
+
 from __future__ import annotations
 
 import logging
@@ -7,7 +16,6 @@ from typing import Final, final
 
 import trio
 
-from ..messages import OPERATOR, ControlCommand
 from ..risk.actor import RiskActor
 from ..runtime.actor import ActorContext
 from .server import ControlRequest, serve_control
@@ -52,15 +60,7 @@ class ControlActor:
         ctx = self._ctx
         if request.command == "status" or ctx is None:
             return self._risk.status()
-        now = ctx.clock.now_ns()
-        command = ControlCommand(
-            command=request.command,
-            reason=request.reason,
-            source=OPERATOR,
-            cancel_orders=request.cancel_orders,
-            ts_event=now,
-            ts_init=now,
-        )
+        command = request.to_message(now_ns=ctx.clock.now_ns())
         await ctx.bus.publish(command)
         with trio.move_on_after(APPLY_TIMEOUT) as scope:
             await self._risk.wait_applied(command)

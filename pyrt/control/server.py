@@ -26,6 +26,7 @@ import orjson
 import trio
 
 from ..errors import PyrtError
+from ..messages import OPERATOR, ControlCommand
 
 __all__ = ["COMMANDS", "ControlError", "ControlRequest", "check_socket_free", "send_command", "serve_control"]
 
@@ -75,6 +76,21 @@ class ControlRequest:
         if not isinstance(cancel, bool):
             raise ValueError(f"cancel_orders must be true or false, was {cancel!r}")
         return cls(command=command, reason=reason, cancel_orders=cancel)
+
+    def to_message(self, *, now_ns: int) -> ControlCommand:
+        """Return this request as the operator's ``control.command``, stamped ``now_ns``.
+
+        Raises:
+            ValueError: the request is ``status``, which changes nothing and is no command.
+        """
+        return ControlCommand(
+            command=self.command,
+            reason=self.reason,
+            source=OPERATOR,
+            cancel_orders=self.cancel_orders,
+            ts_event=now_ns,
+            ts_init=now_ns,
+        )
 
 
 Handler = Callable[[ControlRequest], Awaitable[Mapping[str, object]]]

@@ -20,7 +20,7 @@ from ..runtime.actor import ActorContext
 from ..runtime.bus import Batch, Policy, Subscription
 from ..venues import Broker
 from .engine import Action, Cancel, ExecutionEngine, Lookup, Publish, Submit, Wait
-from .orders import OrderTracker
+from .orders import OrderTracker, OrderView, TrackerInput
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,15 @@ class ExecutionActor:
     def anomalies(self) -> int:
         """Order updates the tracker refused so far."""
         return self.engine.statistics().anomalies
+
+    def open_orders(self) -> tuple[OrderView, ...]:
+        """Return snapshots of the orders not yet ended, oldest first (read-only)."""
+        return self.tracker.open_orders()
+
+    def restore(self, messages: Iterable[TrackerInput]) -> None:
+        """Replay recorded order messages into the order states (before :meth:`run`)."""
+        for msg in messages:
+            self.tracker.on_message(msg)
 
     async def run(
         self, ctx: ActorContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED

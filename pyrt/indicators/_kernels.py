@@ -376,8 +376,10 @@ def vwap_rolling_kernel(price: _Array, volume: _Array, window: int) -> _Array:
 
 
 @_jit
-def rolling_max_kernel(x: _Array, period: int) -> _Array:
-    # monotonic queue of indices whose values decrease: amortised O(1) per value
+def rolling_extreme_kernel(x: _Array, period: int, highest: bool) -> _Array:
+    # the highest (or lowest) of the last `period` values: a monotonic queue of indices,
+    # amortised O(1) per value. One kernel for both (issue 9): the branch is loop-invariant, and
+    # measured no slower than the two copies it replaced
     n = x.shape[0]
     out = nan_prefix(n, period - 1)
     queue = np.empty(n, np.int64)
@@ -385,28 +387,12 @@ def rolling_max_kernel(x: _Array, period: int) -> _Array:
     tail = 0
     for i in range(n):
         v = x[i]
-        while tail > head and x[queue[tail - 1]] <= v:
-            tail -= 1
-        queue[tail] = i
-        tail += 1
-        if queue[head] <= i - period:
-            head += 1
-        if i + 1 >= period:
-            out[i] = x[queue[head]]
-    return out
-
-
-@_jit
-def rolling_min_kernel(x: _Array, period: int) -> _Array:
-    n = x.shape[0]
-    out = nan_prefix(n, period - 1)
-    queue = np.empty(n, np.int64)
-    head = 0
-    tail = 0
-    for i in range(n):
-        v = x[i]
-        while tail > head and x[queue[tail - 1]] >= v:
-            tail -= 1
+        if highest:
+            while tail > head and x[queue[tail - 1]] <= v:
+                tail -= 1
+        else:
+            while tail > head and x[queue[tail - 1]] >= v:
+                tail -= 1
         queue[tail] = i
         tail += 1
         if queue[head] <= i - period:
@@ -421,8 +407,8 @@ def stochastic_kernel(
     high: _Array, low: _Array, close: _Array, k_period: int, smooth_k: int, d_period: int
 ) -> tuple[_Array, _Array]:
     n = close.shape[0]
-    highest = rolling_max_kernel(high, k_period)
-    lowest = rolling_min_kernel(low, k_period)
+    highest = rolling_extreme_kernel(high, k_period, True)
+    lowest = rolling_extreme_kernel(low, k_period, False)
     raw = nan_prefix(n, k_period - 1)
     for i in range(k_period - 1, n):
         span = highest[i] - lowest[i]

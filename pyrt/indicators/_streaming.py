@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Final, final
+from typing import ClassVar, Final, Generic, TypeVar, final
 
 from ._kernels import VWAP_COLLAPSE
 from ._validation import check_ddof, check_num_std, check_period, check_window, not_finite
@@ -20,9 +20,54 @@ from ._validation import check_ddof, check_num_std, check_period, check_window, 
 _NAN: Final = math.nan
 _isfinite: Final = math.isfinite
 
+_V = TypeVar("_V")
+
+
+class _Streaming(Generic[_V]):
+    # What every streaming indicator shares, written once (issue 9): the latest output, the
+    # warm-up length, readiness and a repr of the parameters. A subclass sets _warmup once in
+    # __init__ and keeps _count (updates seen) and _value current in update; _PARAMS names its
+    # constructor arguments, each read from self._<name>. Only the getters live here: update,
+    # the hot path, stays in each class as its kernel's twin.
+    __slots__ = ("_count", "_value", "_warmup")
+    _PARAMS: ClassVar[tuple[str, ...]] = ("period",)
+    _count: int
+    _value: _V
+    _warmup: int
+
+    @property
+    def value(self) -> _V:
+        """The latest output, NaN until ready."""
+        return self._value
+
+    @property
+    def ready(self) -> bool:
+        """Whether the outputs are defined (more than :attr:`warmup` updates seen)."""
+        return self._count > self._warmup
+
+    @property
+    def warmup(self) -> int:
+        """How many updates return NaN before the first value (see each class's docstring)."""
+        return self._warmup
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{name}={getattr(self, '_' + name)!r}" for name in self._PARAMS)
+        return f"{type(self).__name__}({params})"
+
+
+class _Windowed(_Streaming[_V]):
+    # an indicator with one window (or smoothing) length
+    __slots__ = ("_period",)
+    _period: int
+
+    @property
+    def period(self) -> int:
+        """The window (or smoothing) length."""
+        return self._period
+
 
 @final
-class SMA:
+class SMA(_Windowed[float]):
     """Simple moving average, streaming twin of :func:`sma`.
 
     Args:
@@ -32,10 +77,11 @@ class SMA:
         ValueError: ``period`` < 1.
     """
 
-    __slots__ = ("_buffer", "_count", "_index", "_last", "_period", "_run", "_sum", "_value")
+    __slots__ = ("_buffer", "_index", "_last", "_run", "_sum")
 
     def __init__(self, period: int) -> None:
-        self._period: Final = check_period(period)
+        self._period = check_period(period)
+        self._warmup = self._period - 1
         self.reset()
 
     def reset(self) -> None:
@@ -83,32 +129,9 @@ class SMA:
         self._value = out
         return out
 
-    @property
-    def value(self) -> float:
-        """The latest output, NaN until ready."""
-        return self._value
-
-    @property
-    def ready(self) -> bool:
-        """Whether the outputs are defined (``period`` values seen)."""
-        return self._count >= self._period
-
-    @property
-    def warmup(self) -> int:
-        """How many updates return NaN before the first value: ``period - 1``."""
-        return self._period - 1
-
-    @property
-    def period(self) -> int:
-        """The window length."""
-        return self._period
-
-    def __repr__(self) -> str:
-        return f"SMA(period={self._period})"
-
 
 @final
-class EMA:
+class EMA(_Windowed[float]):
     """Exponential moving average, streaming twin of :func:`ema` (SMA seed, ``alpha = 2/(p+1)``).
 
     Args:
@@ -118,10 +141,11 @@ class EMA:
         ValueError: ``period`` < 1.
     """
 
-    __slots__ = ("_alpha", "_count", "_period", "_sum", "_value")
+    __slots__ = ("_alpha", "_sum")
 
     def __init__(self, period: int) -> None:
-        self._period: Final = check_period(period)
+        self._period = check_period(period)
+        self._warmup = self._period - 1
         self._alpha: Final = 2.0 / (self._period + 1)
         self.reset()
 
@@ -153,32 +177,9 @@ class EMA:
         self._value = e
         return e
 
-    @property
-    def value(self) -> float:
-        """The latest output, NaN until ready."""
-        return self._value
-
-    @property
-    def ready(self) -> bool:
-        """Whether the output is defined (``period`` values seen)."""
-        return self._count >= self._period
-
-    @property
-    def warmup(self) -> int:
-        """How many updates return NaN before the first value: ``period - 1``."""
-        return self._period - 1
-
-    @property
-    def period(self) -> int:
-        """The span."""
-        return self._period
-
-    def __repr__(self) -> str:
-        return f"EMA(period={self._period})"
-
 
 @final
-class WMA:
+class WMA(_Windowed[float]):
     """Linearly weighted moving average, streaming twin of :func:`wma`.
 
     Args:
@@ -188,21 +189,11 @@ class WMA:
         ValueError: ``period`` < 1.
     """
 
-    __slots__ = (
-        "_buffer",
-        "_count",
-        "_denominator",
-        "_index",
-        "_last",
-        "_period",
-        "_run",
-        "_total",
-        "_value",
-        "_weighted",
-    )
+    __slots__ = ("_buffer", "_denominator", "_index", "_last", "_run", "_total", "_weighted")
 
     def __init__(self, period: int) -> None:
-        self._period: Final = check_period(period)
+        self._period = check_period(period)
+        self._warmup = self._period - 1
         self._denominator: Final = self._period * (self._period + 1) / 2.0
         self.reset()
 
@@ -258,41 +249,16 @@ class WMA:
         self._value = out
         return out
 
-    @property
-    def value(self) -> float:
-        """The latest output, NaN until ready."""
-        return self._value
 
-    @property
-    def ready(self) -> bool:
-        """Whether the output is defined (``period`` values seen)."""
-        return self._count >= self._period
-
-    @property
-    def warmup(self) -> int:
-        """How many updates return NaN before the first value: ``period - 1``."""
-        return self._period - 1
-
-    @property
-    def period(self) -> int:
-        """The window length."""
-        return self._period
-
-    def __repr__(self) -> str:
-        return f"WMA(period={self._period})"
-
-
-class _RollingMoments:
+class _RollingMoments(_Windowed[_V]):
     # mean and std of the last `period` values, the arithmetic of _kernels.moments_kernel;
     # _advance returns whether the window is full and leaves the results in _mean and _std
     __slots__ = (
         "_buffer",
-        "_count",
         "_ddof",
         "_index",
         "_last",
         "_mean",
-        "_period",
         "_run",
         "_shift",
         "_std",
@@ -302,7 +268,8 @@ class _RollingMoments:
     )
 
     def __init__(self, period: int, ddof: int) -> None:
-        self._period: Final = period
+        self._period = period
+        self._warmup = period - 1
         self._ddof: Final = ddof
         self._reset_moments()
 
@@ -366,24 +333,9 @@ class _RollingMoments:
             self._std = math.sqrt(var) if var > 0.0 else 0.0
         return True
 
-    @property
-    def ready(self) -> bool:
-        """Whether the outputs are defined (``period`` values seen)."""
-        return self._count >= self._period
-
-    @property
-    def warmup(self) -> int:
-        """How many updates return NaN before the first value: ``period - 1``."""
-        return self._period - 1
-
-    @property
-    def period(self) -> int:
-        """The window length."""
-        return self._period
-
 
 @final
-class RollingStd(_RollingMoments):
+class RollingStd(_RollingMoments[float]):
     """Rolling standard deviation, streaming twin of :func:`rolling_std`.
 
     Args:
@@ -395,6 +347,7 @@ class RollingStd(_RollingMoments):
     """
 
     __slots__ = ()
+    _PARAMS = ("period", "ddof")
 
     def __init__(self, period: int, *, ddof: int = 0) -> None:
         p = check_period(period)
@@ -419,12 +372,9 @@ class RollingStd(_RollingMoments):
         """The latest output, NaN until ready."""
         return self._std
 
-    def __repr__(self) -> str:
-        return f"RollingStd(period={self._period}, ddof={self._ddof})"
-
 
 @final
-class RollingZScore(_RollingMoments):
+class RollingZScore(_RollingMoments[float]):
     """Rolling z-score, streaming twin of :func:`rolling_zscore`.
 
     Args:
@@ -434,7 +384,7 @@ class RollingZScore(_RollingMoments):
         ValueError: ``period`` < 1.
     """
 
-    __slots__ = ("_value",)
+    __slots__ = ()
 
     def __init__(self, period: int) -> None:
         super().__init__(check_period(period), 0)
@@ -460,17 +410,9 @@ class RollingZScore(_RollingMoments):
         self._value = out
         return out
 
-    @property
-    def value(self) -> float:
-        """The latest output, NaN until ready."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return f"RollingZScore(period={self._period})"
-
 
 @final
-class BollingerBands(_RollingMoments):
+class BollingerBands(_RollingMoments[tuple[float, float, float]]):
     """Bollinger bands (population std), streaming twin of :func:`bollinger_bands`.
 
     Args:
@@ -482,6 +424,7 @@ class BollingerBands(_RollingMoments):
     """
 
     __slots__ = ("_lower", "_num_std", "_upper")
+    _PARAMS = ("period", "num_std")
 
     def __init__(self, period: int = 20, *, num_std: float = 2.0) -> None:
         super().__init__(check_period(period), 0)
@@ -533,12 +476,9 @@ class BollingerBands(_RollingMoments):
         """The latest lower band, NaN until ready."""
         return self._lower
 
-    def __repr__(self) -> str:
-        return f"BollingerBands(period={self._period}, num_std={self._num_std!r})"
-
 
 @final
-class RSI:
+class RSI(_Windowed[float]):
     """Wilder's relative strength index, streaming twin of :func:`rsi`.
 
     Args:
@@ -548,10 +488,11 @@ class RSI:
         ValueError: ``period`` < 1.
     """
 
-    __slots__ = ("_avg_gain", "_avg_loss", "_count", "_period", "_previous", "_value")
+    __slots__ = ("_avg_gain", "_avg_loss", "_previous")
 
     def __init__(self, period: int = 14) -> None:
-        self._period: Final = check_period(period)
+        self._period = check_period(period)
+        self._warmup = self._period
         self.reset()
 
     def reset(self) -> None:
@@ -597,32 +538,9 @@ class RSI:
         self._value = out
         return out
 
-    @property
-    def value(self) -> float:
-        """The latest output, NaN until ready."""
-        return self._value
-
-    @property
-    def ready(self) -> bool:
-        """Whether the output is defined (``period + 1`` values seen)."""
-        return self._count > self._period
-
-    @property
-    def warmup(self) -> int:
-        """How many updates return NaN before the first value: ``period``."""
-        return self._period
-
-    @property
-    def period(self) -> int:
-        """The smoothing length."""
-        return self._period
-
-    def __repr__(self) -> str:
-        return f"RSI(period={self._period})"
-
 
 @final
-class MACD:
+class MACD(_Streaming[tuple[float, float, float]]):
     """MACD line, signal and histogram, streaming twin of :func:`macd`.
 
     Args:
@@ -634,7 +552,8 @@ class MACD:
         ValueError: periods not integers with ``1 <= fast < slow`` and ``signal >= 1``.
     """
 
-    __slots__ = ("_fast", "_histogram", "_line", "_signal", "_slow")
+    __slots__ = ("_fast", "_fast_ema", "_histogram", "_line", "_signal", "_signal_ema", "_slow", "_slow_ema")
+    _PARAMS = ("fast", "slow", "signal")
 
     def __init__(self, *, fast: int = 12, slow: int = 26, signal: int = 9) -> None:
         f = check_period(fast, "fast")
@@ -642,17 +561,21 @@ class MACD:
         g = check_period(signal, "signal")
         if f >= s:
             raise ValueError(f"fast must be < slow, was fast={f} slow={s}")
-        self._fast: Final = EMA(f)
-        self._slow: Final = EMA(s)
-        self._signal: Final = EMA(g)
+        self._fast: Final = f
+        self._slow: Final = s
+        self._signal: Final = g
+        self._warmup = s + g - 2
+        self._fast_ema: Final = EMA(f)
+        self._slow_ema: Final = EMA(s)
+        self._signal_ema: Final = EMA(g)
         self._line = _NAN
         self._histogram = _NAN
 
     def reset(self) -> None:
         """Forget every value seen, as if just constructed."""
-        self._fast.reset()
-        self._slow.reset()
-        self._signal.reset()
+        self._fast_ema.reset()
+        self._slow_ema.reset()
+        self._signal_ema.reset()
         self._line = _NAN
         self._histogram = _NAN
 
@@ -667,12 +590,12 @@ class MACD:
         """
         if not _isfinite(value):
             raise not_finite("value", value)
-        fast = self._fast.update(value)
-        slow = self._slow.update(value)
-        if not self._slow.ready:
+        fast = self._fast_ema.update(value)
+        slow = self._slow_ema.update(value)
+        if not self._slow_ema.ready:
             return _NAN, _NAN, _NAN
         line = fast - slow
-        signal = self._signal.update(line)
+        signal = self._signal_ema.update(line)
         histogram = line - signal
         self._line = line
         self._histogram = histogram
@@ -681,7 +604,7 @@ class MACD:
     @property
     def value(self) -> tuple[float, float, float]:
         """The latest ``(line, signal, histogram)``, NaNs until defined."""
-        return self._line, self._signal.value, self._histogram
+        return self._line, self._signal_ema.value, self._histogram
 
     @property
     def line(self) -> float:
@@ -691,7 +614,7 @@ class MACD:
     @property
     def signal(self) -> float:
         """The latest signal line (EMA of the MACD line)."""
-        return self._signal.value
+        return self._signal_ema.value
 
     @property
     def histogram(self) -> float:
@@ -701,15 +624,7 @@ class MACD:
     @property
     def ready(self) -> bool:
         """Whether all three outputs are defined."""
-        return self._signal.ready
-
-    @property
-    def warmup(self) -> int:
-        """Updates before all outputs are defined: ``slow + signal - 2``."""
-        return self._slow.period + self._signal.period - 2
-
-    def __repr__(self) -> str:
-        return f"MACD(fast={self._fast.period}, slow={self._slow.period}, signal={self._signal.period})"
+        return self._signal_ema.ready
 
 
 def _true_range(high: float, low: float, prev_close: float) -> float:
@@ -733,7 +648,7 @@ def _check_bar(high: float, low: float, close: float) -> None:
 
 
 @final
-class ATR:
+class ATR(_Windowed[float]):
     """Wilder's average true range, streaming twin of :func:`atr`.
 
     Args:
@@ -743,10 +658,11 @@ class ATR:
         ValueError: ``period`` < 1.
     """
 
-    __slots__ = ("_atr", "_count", "_period", "_previous_close", "_value")
+    __slots__ = ("_atr", "_previous_close")
 
     def __init__(self, period: int = 14) -> None:
-        self._period: Final = check_period(period)
+        self._period = check_period(period)
+        self._warmup = self._period
         self.reset()
 
     def reset(self) -> None:
@@ -780,32 +696,9 @@ class ATR:
         self._value = atr
         return atr
 
-    @property
-    def value(self) -> float:
-        """The latest output, NaN until ready."""
-        return self._value
-
-    @property
-    def ready(self) -> bool:
-        """Whether the output is defined (``period + 1`` bars seen)."""
-        return self._count > self._period
-
-    @property
-    def warmup(self) -> int:
-        """How many updates return NaN before the first value: ``period``."""
-        return self._period
-
-    @property
-    def period(self) -> int:
-        """The smoothing length."""
-        return self._period
-
-    def __repr__(self) -> str:
-        return f"ATR(period={self._period})"
-
 
 @final
-class ADX:
+class ADX(_Windowed[tuple[float, float, float]]):
     """Wilder's ADX with +DI and -DI, streaming twin of :func:`adx`.
 
     Args:
@@ -818,20 +711,19 @@ class ADX:
     __slots__ = (
         "_adx",
         "_atr",
-        "_count",
+        "_latest_adx",
         "_minus_di",
         "_minus_dm",
-        "_period",
         "_plus_di",
         "_plus_dm",
         "_previous_close",
         "_previous_high",
         "_previous_low",
-        "_value",
     )
 
     def __init__(self, period: int = 14) -> None:
-        self._period: Final = check_period(period)
+        self._period = check_period(period)
+        self._warmup = 2 * self._period - 1
         self.reset()
 
     def reset(self) -> None:
@@ -846,7 +738,7 @@ class ADX:
         self._adx = 0.0
         self._plus_di = _NAN
         self._minus_di = _NAN
-        self._value = _NAN
+        self._latest_adx = _NAN
 
     def update(self, high: float, low: float, close: float) -> tuple[float, float, float]:
         """Add the next bar and return ``(adx, plus_di, minus_di)``.
@@ -902,18 +794,18 @@ class ADX:
             return _NAN, plus_di, minus_di
         adx = (self._adx + dx) / period if k == period - 1 else (self._adx * (period - 1) + dx) / period
         self._adx = adx
-        self._value = adx
+        self._latest_adx = adx
         return adx, plus_di, minus_di
 
     @property
     def value(self) -> tuple[float, float, float]:
         """The latest ``(adx, plus_di, minus_di)``, NaNs until defined."""
-        return self._value, self._plus_di, self._minus_di
+        return self._latest_adx, self._plus_di, self._minus_di
 
     @property
     def adx(self) -> float:
         """The latest ADX, NaN until ready."""
-        return self._value
+        return self._latest_adx
 
     @property
     def plus_di(self) -> float:
@@ -925,27 +817,9 @@ class ADX:
         """The latest -DI, NaN for the first ``period`` bars."""
         return self._minus_di
 
-    @property
-    def ready(self) -> bool:
-        """Whether all outputs are defined (``2 * period`` bars seen)."""
-        return self._count >= 2 * self._period
-
-    @property
-    def warmup(self) -> int:
-        """Updates before ADX is defined: ``2 * period - 1``."""
-        return 2 * self._period - 1
-
-    @property
-    def period(self) -> int:
-        """The smoothing length."""
-        return self._period
-
-    def __repr__(self) -> str:
-        return f"ADX(period={self._period})"
-
 
 @final
-class VWAP:
+class VWAP(_Streaming[float]):
     """Volume-weighted average price, streaming twin of :func:`vwap`.
 
     Call :meth:`reset` at a session start for a session VWAP. A rolling window recomputes its
@@ -960,20 +834,20 @@ class VWAP:
     """
 
     __slots__ = (
-        "_count",
         "_index",
         "_peak",
         "_price_volume",
         "_price_volumes",
         "_total_volume",
         "_traded",
-        "_value",
         "_volumes",
         "_window",
     )
+    _PARAMS = ("window",)
 
     def __init__(self, *, window: int | None = None) -> None:
         self._window: Final = check_window(window)
+        self._warmup = 0 if self._window is None else self._window - 1
         self.reset()
 
     def reset(self) -> None:
@@ -1060,31 +934,18 @@ class VWAP:
         return v_sum
 
     @property
-    def value(self) -> float:
-        """The latest output, NaN while no volume traded."""
-        return self._value
-
-    @property
     def ready(self) -> bool:
         """Whether the output is defined (the window is full and has volume)."""
         return not math.isnan(self._value)
-
-    @property
-    def warmup(self) -> int:
-        """Updates that return NaN whatever the volume: ``window - 1``, or 0 for cumulative."""
-        return 0 if self._window is None else self._window - 1
 
     @property
     def window(self) -> int | None:
         """The rolling window length, or ``None`` for cumulative."""
         return self._window
 
-    def __repr__(self) -> str:
-        return f"VWAP(window={self._window})"
-
 
 @final
-class Stochastic:
+class Stochastic(_Streaming[tuple[float, float]]):
     """Stochastic oscillator %K and %D, streaming twin of :func:`stochastic`.
 
     The highest high and lowest low are kept in monotonic queues: amortised O(1) per bar
@@ -1099,14 +960,17 @@ class Stochastic:
         ValueError: a period < 1.
     """
 
-    __slots__ = ("_count", "_d", "_highs", "_k", "_k_period", "_lows", "_smooth", "_smooth_k")
+    __slots__ = ("_d", "_d_period", "_highs", "_k", "_k_period", "_lows", "_smooth", "_smooth_k")
+    _PARAMS = ("k_period", "d_period", "smooth_k")
 
     def __init__(self, *, k_period: int = 14, d_period: int = 3, smooth_k: int = 1) -> None:
         self._k_period: Final = check_period(k_period, "k_period")
         self._smooth_k: Final = check_period(smooth_k, "smooth_k")
+        self._d_period: Final = check_period(d_period, "d_period")
         # SMA(1) returns its input exactly: skip it for the fast stochastic
         self._smooth: Final = SMA(self._smooth_k) if self._smooth_k > 1 else None
-        self._d: Final = SMA(check_period(d_period, "d_period"))
+        self._d: Final = SMA(self._d_period)
+        self._warmup = self._k_period + self._smooth_k + self._d_period - 3
         self.reset()
 
     def reset(self) -> None:
@@ -1170,16 +1034,3 @@ class Stochastic:
     def d(self) -> float:
         """The latest %D, NaN until defined."""
         return self._d.value
-
-    @property
-    def ready(self) -> bool:
-        """Whether %K and %D are both defined."""
-        return self._d.ready
-
-    @property
-    def warmup(self) -> int:
-        """Updates before %D is defined: ``k_period + smooth_k + d_period - 3``."""
-        return self._k_period + self._smooth_k + self._d.period - 3
-
-    def __repr__(self) -> str:
-        return f"Stochastic(k_period={self._k_period}, d_period={self._d.period}, smooth_k={self._smooth_k})"

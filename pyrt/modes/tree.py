@@ -20,7 +20,6 @@ from ..marketdata.actor import MarketDataActor
 from ..marketdata.bars import parse_timeframe
 from ..messages import (
     CONTROL_COMMANDS,
-    OPERATOR,
     BarReceived,
     BookReceived,
     ControlCommand,
@@ -50,7 +49,7 @@ from ..runtime.actor import Actor, ActorContext
 from ..runtime.bus import BlockingEdge, Bus, find_blocking_cycle
 from ..runtime.clock import Clock
 from ..runtime.journal import JournalWriter
-from ..runtime.supervisor import ChildSpec, Strategy as RestartStrategy, Supervisor
+from ..runtime.supervisor import ChildSpec, RestartStrategy, Supervisor
 from ..strategy import Strategy, load_strategy
 from ..strategy.actor import SignalActor
 from ..venues import Broker, MarketDataFeed
@@ -164,6 +163,15 @@ class TradingTree:
     recorder is subscribed before anything is published. Shutdown goes in reverse: market data
     stops first and the recorder last, draining and syncing the journal.
 
+    The tree wires the actors together but does not reach into them (issue 9): what one actor
+    needs of another's state it reads through that actor's public, read-only snapshots, the risk
+    actor's :meth:`~pyrt.risk.actor.RiskActor.positions` (to seed a (re)started strategy and for
+    the reconciler) and the execution actor's :meth:`~pyrt.execution.actor.ExecutionActor.open_orders`,
+    and :meth:`restore` hands recorded orders to :meth:`~pyrt.execution.actor.ExecutionActor.restore`.
+    Snapshots, not start-up messages: a strategy is re-seeded at every restart of the signal
+    actor, mid-run, when there is no start-up to send anything at; and a snapshot read with no
+    ``await`` cannot interleave with the fills that change it.
+
     Args:
         config: the run's configuration.
         feed: the venue's market data.
@@ -234,8 +242,8 @@ class TradingTree:
         self.reconciler = (
             ReconcilerActor(
                 broker,
-                positions=lambda: {p.symbol: p.quantity for p in self.portfolio.positions()},
-                open_orders=lambda: len(self.execution.tracker.open_orders()),
+                positions=self.risk.positions,
+                open_orders=lambda: len(self.execution.open_orders()),
                 interval=interval,
             )
             if interval > 0
@@ -269,9 +277,7 @@ class TradingTree:
     def _seeded_strategy(self, factory: Callable[[], Strategy]) -> Strategy:
         # a (re)started strategy learns the positions it holds, e.g. after a restart of pyrt
         strategy = factory()
-        for pos in self.portfolio.positions():
-            if pos.quantity:
-                strategy.position[pos.symbol] = pos.quantity
+        strategy.position.update(self.risk.positions())
         return strategy
 
     def blocking_cycle(self) -> tuple[BlockingEdge, ...] | None:
@@ -286,10 +292,9 @@ class TradingTree:
         """
         for fill in store.fills():
             self.portfolio.apply_fill(fill)
-        for msg in store.messages():
-            self.execution.tracker.on_message(msg)  # type: ignore[arg-type]  # the store returns order messages only
+        self.execution.restore(store.messages())  # type: ignore[arg-type]  # the store returns order messages only
         restored = self.risk_engine.restore_open_orders(
-            self.execution.tracker.open_orders(), now_ns=self.clock.now_ns()
+            self.execution.open_orders(), now_ns=self.clock.now_ns()
         )
         if restored:
             logger.warning("restored %d open order(s) from the store", restored)
@@ -373,17 +378,7 @@ class TradingTree:
             if request.command not in CONTROL_COMMANDS:  # status has nothing to change
                 logger.warning("operator command %r ignored: not a trading state change", request.command)
                 continue
-            now = self.clock.now_ns()
-            await self.bus.publish(
-                ControlCommand(
-                    command=request.command,
-                    reason=request.reason,
-                    source=OPERATOR,
-                    cancel_orders=request.cancel_orders,
-                    ts_event=now,
-                    ts_init=now,
-                )
-            )
+            await self.bus.publish(request.to_message(now_ns=self.clock.now_ns()))
 
     @staticmethod
     async def _cancel_on(stop: trio.Event, scope: trio.CancelScope) -> None:

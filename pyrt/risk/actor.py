@@ -185,6 +185,10 @@ class RiskActor:
         while command not in self._applied:
             await self._applied_changed.wait()
 
+    def positions(self) -> dict[str, float]:
+        """Return the signed quantity of every symbol held now (flat ones left out), a snapshot."""
+        return {p.symbol: p.quantity for p in self.engine.portfolio.positions() if p.quantity}
+
     def status(self) -> dict[str, object]:
         """Return the trading state, the limits in use and P&L per symbol, as plain data."""
         engine = self.engine

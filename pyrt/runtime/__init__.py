@@ -2,6 +2,14 @@
 
 Everything here is mode-agnostic plumbing: no trading logic, no venue. Actors talk only through
 the :class:`Bus`; time comes only from a :class:`Clock`; every message can be journaled.
+
+- ``actor``: :class:`Actor` (a name and a ``run``) and the :class:`ActorContext` it runs with.
+- ``bus``: topics, subscriptions and their :class:`Policy` (block, conflate, feedback).
+- ``clock``: :class:`WallClock` and :class:`VirtualClock`, and :func:`make_rng`, the seeded
+  random source.
+- ``supervisor``: the OTP-style :class:`Supervisor`, its :class:`ChildSpec` and the
+  :class:`Restart` / :class:`RestartStrategy` policies.
+- ``journal``: the append-only message log (:class:`JournalWriter`, :class:`JournalReader`).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from .journal import (
 from .supervisor import (
     ChildSpec as ChildSpec,
     Restart as Restart,
+    RestartStrategy as RestartStrategy,
     Supervisor as Supervisor,
     SupervisorStatistics as SupervisorStatistics,
 )
@@ -51,6 +60,7 @@ __all__ = [
     "Policy",
     "RecordKind",
     "Restart",
+    "RestartStrategy",
     "Subscription",
     "SubscriptionStatistics",
     "Supervisor",

@@ -1,3 +1,13 @@
+"""The actor contract: what every component of the trading tree is to the supervisor.
+
+An actor is a name and an ``async run(ctx, *, task_status)``: it subscribes to the bus, calls
+``task_status.started()`` once it can receive (so the supervisor may start the next one), then
+works until cancelled. Everything it sees of the world comes through its :class:`ActorContext`
+(the :class:`~pyrt.runtime.Bus`, the :class:`~pyrt.runtime.Clock` and the run's seeded random
+source), so the same actor runs live, in simulation and in replay. Actors never call each other:
+they publish messages, and the decisions live in plain classes the actor feeds (``design.md``).
+"""
+
 from __future__ import annotations
 
 import random

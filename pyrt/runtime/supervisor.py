@@ -1,7 +1,7 @@
 """OTP-style supervision trees on trio nurseries.
 
-A :class:`Supervisor` starts its children in order, restarts them by its :class:`Strategy` when
-they crash or return, stops them in reverse order when it is cancelled, and gives up
+A :class:`Supervisor` starts its children in order, restarts them by its :class:`RestartStrategy`
+when they crash or return, stops them in reverse order when it is cancelled, and gives up
 (*escalates*) with :class:`~pyrt.errors.SupervisionError` when they need more than
 ``max_restarts`` restarts within ``max_seconds``. The supervisor knows nothing about actors: a
 child is a name and a start callable that accepts ``task_status=``, so a supervisor's own
@@ -11,7 +11,7 @@ child is a name and a start callable that accepts ``task_status=``, so a supervi
         "execution_tree",
         [ChildSpec(name="risk", start=partial(risk.run, ctx)),
          ChildSpec(name="execution", start=partial(execution.run, ctx))],
-        strategy=Strategy.REST_FOR_ONE,
+        strategy=RestartStrategy.REST_FOR_ONE,
         clock=ctx.clock,
     )
     root = Supervisor(
@@ -52,7 +52,7 @@ __all__ = [
     "ChildSpec",
     "ChildStatistics",
     "Restart",
-    "Strategy",
+    "RestartStrategy",
     "Supervisor",
     "SupervisorStatistics",
 ]
@@ -73,7 +73,7 @@ class Restart(enum.StrEnum):
     """Never restarted, not even when a sibling's restart stops it."""
 
 
-class Strategy(enum.StrEnum):
+class RestartStrategy(enum.StrEnum):
     """Which children are restarted together when one of them is restarted.
 
     Siblings that are restarted along with a child are first stopped in reverse start order,
@@ -237,7 +237,7 @@ class Supervisor:
         name: str,
         children: Sequence[ChildSpec],
         *,
-        strategy: Strategy = Strategy.ONE_FOR_ONE,
+        strategy: RestartStrategy = RestartStrategy.ONE_FOR_ONE,
         max_restarts: int = 3,
         max_seconds: float = 5.0,
         clock: Clock,
@@ -309,7 +309,7 @@ class Supervisor:
         ``await nursery.start(supervisor.run)`` returns with the whole tree up. A child that
         raises (an :class:`Exception`; cancellation and other base exceptions are never
         intercepted) or returns is restarted according to its :class:`Restart` type and the
-        :class:`Strategy`. Returns once every child is done and none will be restarted.
+        :class:`RestartStrategy`. Returns once every child is done and none will be restarted.
 
         Cancellation stops the children in reverse start order, one at a time: each is
         cancelled and given its ``shutdown_timeout`` of shielded time to run its ``finally:``
@@ -465,9 +465,9 @@ class Supervisor:
         if exit_.error is None:
             await self._publish(slot, SupervisorEventKind.STOPPED)
         index = self._slots.index(slot)
-        if self._strategy is Strategy.ONE_FOR_ONE:
+        if self._strategy is RestartStrategy.ONE_FOR_ONE:
             group = [slot]
-        elif self._strategy is Strategy.REST_FOR_ONE:
+        elif self._strategy is RestartStrategy.REST_FOR_ONE:
             group = self._slots[index:]
         else:
             group = list(self._slots)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import random
 
 import attrs
 import pytest
@@ -24,12 +23,11 @@ from pyrt.messages import (
     Side,
     SignalGenerated,
 )
-from pyrt.runtime.actor import ActorContext
 from pyrt.runtime.bus import Bus, Subscription
-from pyrt.runtime.clock import VirtualClock
 from pyrt.runtime.supervisor import ChildSpec, Supervisor
 from pyrt.strategy import SmaCrossover, Strategy
 from pyrt.strategy.actor import SignalActor
+from pyrt.testing import virtual_context
 
 START_NS = 1_700_000_000 * 1_000_000_000
 
@@ -46,10 +44,6 @@ def bar(close: float, *, symbol: str = "AAPL", timeframe: str = "1s", i: int = 0
         ts_event=i,
         ts_init=i,
     )
-
-
-def context(bus: Bus) -> ActorContext:
-    return ActorContext(bus=bus, clock=VirtualClock(START_NS), rng=random.Random(0))
 
 
 def drain(sub: Subscription) -> list[SignalGenerated]:
@@ -130,7 +124,7 @@ async def test_bars_in_give_the_strategys_signals_out_stamped_with_the_clock(
 
     got: list[SignalGenerated] = []
     async with trio.open_nursery() as nursery:
-        await nursery.start(actor.run, context(bus))
+        await nursery.start(actor.run, virtual_context(bus=bus, start_ns=START_NS))
         await trio.sleep(1.0)  # virtual time (autojump_clock)
         for i, c in enumerate(closes):
             await bus.publish(bar(c, i=i))
@@ -160,7 +154,7 @@ async def test_a_long_only_strategy_never_sells_what_a_rejected_buy_asked_for(
     actor = SignalActor(lambda: strategy)
 
     async with trio.open_nursery() as nursery:
-        await nursery.start(actor.run, context(bus))
+        await nursery.start(actor.run, virtual_context(bus=bus, start_ns=START_NS))
         await bus.publish_batch([bar(10.0, i=0), bar(9.0, i=1), bar(11.0, i=2)])  # cross up
         await trio.testing.wait_all_tasks_blocked()
         (buy,) = drain(signals)
@@ -203,7 +197,7 @@ async def test_signals_on_a_symbol_are_withheld_until_its_intent_has_an_outcome(
     signals = bus.subscribe("signal.", name="test")
 
     async with trio.open_nursery() as nursery:
-        await nursery.start(SignalActor(lambda: strategy).run, context(bus))
+        await nursery.start(SignalActor(lambda: strategy).run, virtual_context(bus=bus, start_ns=START_NS))
         await bus.publish(bar(10.0))
         await trio.testing.wait_all_tasks_blocked()
         _spy, first = drain(signals)
@@ -249,7 +243,7 @@ async def test_strategy_raising_logs_the_message_drops_its_partial_signals_and_p
         pytest.RaisesExc(RuntimeError, check=lambda exc: str(exc) == "strategy bug")
     ) as info:
         async with trio.open_nursery() as nursery:
-            await nursery.start(actor.run, context(bus))
+            await nursery.start(actor.run, virtual_context(bus=bus, start_ns=START_NS))
             await bus.publish_batch(batch)
 
     got = drain(signals)
@@ -273,7 +267,7 @@ async def test_only_subscribed_symbols_and_timeframes_reach_the_strategy(
     unwanted = [bar(3.0, symbol="MSFT", timeframe="1s"), bar(4.0, timeframe="5m")]
 
     async with trio.open_nursery() as nursery:
-        await nursery.start(SignalActor(lambda: strategy).run, context(bus))
+        await nursery.start(SignalActor(lambda: strategy).run, virtual_context(bus=bus, start_ns=START_NS))
         await bus.publish_batch([wanted[0], unwanted[0], wanted[1], unwanted[1]])
         await trio.testing.wait_all_tasks_blocked()
         nursery.cancel_scope.cancel()
@@ -300,7 +294,7 @@ async def test_quotes_and_book_frames_keep_the_strategys_books(
     delta = BookReceived(symbol="BTC/USD", bids=(BookLevel(price=50_005.0, size=2.0),), ts_event=0, ts_init=0)
 
     async with trio.open_nursery() as nursery:
-        await nursery.start(SignalActor(lambda: strategy).run, context(bus))
+        await nursery.start(SignalActor(lambda: strategy).run, virtual_context(bus=bus, start_ns=START_NS))
         await bus.publish_batch([quote, snapshot])
         await bus.publish(delta)
         await trio.testing.wait_all_tasks_blocked()
@@ -323,7 +317,7 @@ async def test_fills_of_the_strategys_approved_orders_update_its_position(
     signals = bus.subscribe("signal.", name="test")
 
     async with trio.open_nursery() as nursery:
-        await nursery.start(SignalActor(lambda: strategy).run, context(bus))
+        await nursery.start(SignalActor(lambda: strategy).run, virtual_context(bus=bus, start_ns=START_NS))
         await bus.publish(bar(10.0))
         await trio.testing.wait_all_tasks_blocked()
         opening, sig = drain(signals)  # on_start's signal went out with the first batch
@@ -363,7 +357,7 @@ async def test_supervisor_restarts_a_crashed_strategy_fresh_from_the_factory(
 
     bus = Bus()
     signals = bus.subscribe("signal.", name="test")
-    ctx = context(bus)
+    ctx = virtual_context(bus=bus, start_ns=START_NS)
     actor = SignalActor(factory)
     supervisor = Supervisor(
         "test",
@@ -406,7 +400,7 @@ async def test_a_started_strategy_takes_over_the_orders_still_working(
     actor = SignalActor(lambda: strategy, open_orders=lambda: [working])
 
     async with trio.open_nursery() as nursery:
-        await nursery.start(actor.run, context(bus))
+        await nursery.start(actor.run, virtual_context(bus=bus, start_ns=START_NS))
         assert (strategy.awaiting("AAPL"), strategy.pending["AAPL"]) == (True, 6.0)
         await bus.publish(bar(10.0))
         await trio.testing.wait_all_tasks_blocked()

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from pyrt.indicators import rolling_zscore, rsi
-from pyrt.messages import BarReceived, BookLevel, BookReceived, OrderFilled, QuoteReceived, Side
+from pyrt.messages import BarReceived, BookLevel, BookReceived, QuoteReceived, Side
 from pyrt.strategy import (
     BookImbalance,
     MeanReversion,
@@ -25,6 +25,7 @@ from pyrt.strategy import (
     Strategy,
     load_strategy,
 )
+from pyrt.testing import bars_from_closes, fill_all, replay_bars
 from tests.datafiles import DATA
 
 NS = 1_000_000_000
@@ -53,60 +54,6 @@ def load_bars(name: str, symbol: str = "X") -> list[BarReceived]:
     return bars
 
 
-def bars_from(closes: list[float], symbol: str = "X", *, start: int = 0) -> list[BarReceived]:
-    return [
-        BarReceived(
-            symbol=symbol,
-            timeframe="1m",
-            open=c,
-            high=c,
-            low=c,
-            close=c,
-            volume=1.0,
-            ts_event=(start + i) * 60 * NS,
-            ts_init=(start + i) * 60 * NS,
-        )
-        for i, c in enumerate(closes)
-    ]
-
-
-def fill_now(strategy: Strategy, index: int) -> list[Order]:
-    """Fill every signal the strategy produced, in full, at its reference price."""
-    orders = []
-    for sig in strategy.drain_signals():
-        orders.append((index, sig.symbol, sig.side, sig.quantity))
-        strategy.handle_fill(
-            OrderFilled(
-                client_order_id=sig.signal_id,
-                venue_order_id=sig.signal_id,
-                execution_id=sig.signal_id,
-                symbol=sig.symbol,
-                side=sig.side,
-                fill_price=sig.reference_price or 1.0,
-                fill_quantity=sig.quantity,
-                cumulative_quantity=sig.quantity,
-                leaves_quantity=0.0,
-                ts_event=sig.ts_event,
-                ts_init=sig.ts_event,
-            )
-        )
-    return orders
-
-
-def replay(strategy: Strategy, bars: list[BarReceived], *, by_time: bool = False) -> list[Order]:
-    orders: list[Order] = []
-    index = -1
-    last_ts = None
-    for bar in bars:
-        if not by_time or bar.ts_event != last_ts:
-            index += 1
-            last_ts = bar.ts_event
-        strategy.set_time(bar.ts_event)
-        strategy.handle_bar(bar)
-        orders.extend(fill_now(strategy, index))
-    return orders
-
-
 def orders_to_targets(targets: list[tuple[int, float]], symbol: str = "X") -> list[Order]:
     """The orders that move a position through ``(index, target)`` steps, starting flat."""
     held = 0.0
@@ -126,7 +73,7 @@ def test_mean_reversion_buys_below_the_band_and_exits_at_the_mean() -> None:
 
     # window [10, 10, 10, 8]: mean 9.5, std 0.866, z = -1.73 -> buy
     # window [10, 10, 8, 9.4]: mean 9.35, z > 0 -> back at the mean: sell
-    orders = replay(strategy, bars_from([10, 10, 10, 8, 9.4]))
+    orders = replay_bars(strategy, bars_from_closes([10, 10, 10, 8, 9.4], symbol="X"))
 
     assert orders == [(3, "X", Side.BUY, 5.0), (4, "X", Side.SELL, 5.0)]
 
@@ -134,9 +81,12 @@ def test_mean_reversion_buys_below_the_band_and_exits_at_the_mean() -> None:
 def test_mean_reversion_shorts_above_the_band_unless_long_only() -> None:
     closes = [10.0, 10, 10, 12, 10.5, 9]
 
-    both = replay(MeanReversion(MeanReversion.Params(period=4, entry_z=1.5)), bars_from(closes))
-    long_only = replay(
-        MeanReversion(MeanReversion.Params(period=4, entry_z=1.5, allow_short=False)), bars_from(closes)
+    both = replay_bars(
+        MeanReversion(MeanReversion.Params(period=4, entry_z=1.5)), bars_from_closes(closes, symbol="X")
+    )
+    long_only = replay_bars(
+        MeanReversion(MeanReversion.Params(period=4, entry_z=1.5, allow_short=False)),
+        bars_from_closes(closes, symbol="X"),
     )
 
     assert both[:2] == [(3, "X", Side.SELL, 10.0), (4, "X", Side.BUY, 10.0)]
@@ -162,7 +112,7 @@ def test_mean_reversion_on_orcl_matches_the_vectorised_reference(allow_short: bo
             held = 0.0
         targets.append((i, held))
 
-    orders = replay(MeanReversion(params), bars)
+    orders = replay_bars(MeanReversion(params), bars)
 
     assert orders == orders_to_targets(targets)
     assert len(orders) > 100
@@ -175,7 +125,7 @@ def test_rsi_momentum_follows_strength_then_weakness() -> None:
     strategy = RsiMomentum(RsiMomentum.Params(period=3, quantity=2))
 
     # rises only: RSI 100 on bar 3 -> long; falls only: RSI 0 by bar 7 -> short
-    orders = replay(strategy, bars_from([10, 11, 12, 13, 14, 13, 12, 11, 10]))
+    orders = replay_bars(strategy, bars_from_closes([10, 11, 12, 13, 14, 13, 12, 11, 10], symbol="X"))
 
     assert orders[0] == (3, "X", Side.BUY, 2.0)
     assert orders[1][2:] == (Side.SELL, 4.0)  # from +2 to -2 in one order
@@ -185,7 +135,7 @@ def test_rsi_momentum_follows_strength_then_weakness() -> None:
 def test_rsi_momentum_holds_between_the_thresholds() -> None:
     strategy = RsiMomentum(RsiMomentum.Params(period=2, upper=70, lower=30, allow_short=False))
 
-    orders = replay(strategy, bars_from([10, 11, 12, 11.9, 11.95, 11.9, 11.95]))
+    orders = replay_bars(strategy, bars_from_closes([10, 11, 12, 11.9, 11.95, 11.9, 11.95], symbol="X"))
 
     assert orders == [(2, "X", Side.BUY, 10.0)]  # RSI stays in [30, 70] afterwards: kept
 
@@ -205,7 +155,7 @@ def test_rsi_momentum_on_yhoo_matches_the_vectorised_reference() -> None:
             held = 0.0
         targets.append((i, held))
 
-    orders = replay(
+    orders = replay_bars(
         RsiMomentum(RsiMomentum.Params(period=14, upper=70, lower=30, quantity=50, allow_short=False)), bars
     )
 
@@ -233,7 +183,7 @@ def feed_quotes(strategy: BookImbalance, steps: list[tuple[float, float, float]]
     for i, (seconds, bid_size, ask_size) in enumerate(steps):
         strategy.set_time(round(seconds * NS))
         strategy.handle_quote(quote(bid_size, ask_size))
-        orders.extend((i, s, side, q) for _, s, side, q in fill_now(strategy, i))
+        orders.extend((i, s, side, q) for _, s, side, q in fill_all(strategy, i))
     return orders
 
 
@@ -305,11 +255,11 @@ def test_book_imbalance_skips_a_crossed_book() -> None:
 
 def test_pairs_opens_both_legs_when_the_spread_stretches_and_closes_them_at_the_mean() -> None:
     params = PairsTrading.Params(leg_a="A", leg_b="B", period=4, entry_z=1.2, exit_z=0.2, quantity=10)
-    a = bars_from([100, 100, 100, 110, 101, 103.2], "A")
-    b = bars_from([50, 50, 50, 50, 50.5, 50], "B")
+    a = bars_from_closes([100, 100, 100, 110, 101, 103.2], symbol="A")
+    b = bars_from_closes([50, 50, 50, 50, 50.5, 50], symbol="B")
     bars = [bar for pair in zip(a, b, strict=True) for bar in pair]
 
-    orders = replay(PairsTrading(params), bars, by_time=True)
+    orders = replay_bars(PairsTrading(params), bars, by_time=True)
 
     # bar 3: A jumps, spread z = 1.73 -> short A 10, long B 10 * 110 / 50 = 22
     assert orders[:2] == [(3, "A", Side.SELL, 10.0), (3, "B", Side.BUY, 22.0)]
@@ -320,7 +270,11 @@ def test_pairs_opens_both_legs_when_the_spread_stretches_and_closes_them_at_the_
 def test_pairs_ignores_bars_that_do_not_line_up_and_other_symbols() -> None:
     strategy = PairsTrading(PairsTrading.Params(leg_a="A", leg_b="B", period=2))
 
-    for bar in [*bars_from([1, 2, 3], "A"), *bars_from([1, 2, 3], "B", start=10), *bars_from([5], "C")]:
+    for bar in [
+        *bars_from_closes([1, 2, 3], symbol="A"),
+        *bars_from_closes([1, 2, 3], symbol="B", start=10),
+        *bars_from_closes([5], symbol="C"),
+    ]:
         strategy.handle_bar(bar)
 
     assert math.isnan(strategy.zscore)
@@ -351,7 +305,7 @@ def test_pairs_on_aapl_and_msft_daily_matches_the_vectorised_reference() -> None
                 expected.append((i, symbol, Side.BUY if target > held else Side.SELL, abs(target - held)))
         held_a, held_b = side * 10.0, -side * quantity_b
 
-    orders = replay(
+    orders = replay_bars(
         PairsTrading(params), [x for pair in zip(msft, aapl, strict=True) for x in pair], by_time=True
     )
 
@@ -388,7 +342,7 @@ def test_default_parameters_trade_within_a_few_seconds_of_half_second_bars(name:
                 )
             )
 
-    orders = replay(strategy, bars, by_time=True)
+    orders = replay_bars(strategy, bars, by_time=True)
 
     assert orders, f"{name} sent nothing in 8 s of bars"
 
@@ -396,7 +350,9 @@ def test_default_parameters_trade_within_a_few_seconds_of_half_second_bars(name:
 def test_the_example_user_strategy_loads_by_import_path_and_follows_macd() -> None:
     strategy = load_strategy("examples.strategies.macd_trend:MacdTrend", {"fast": 2, "slow": 4, "signal": 2})
 
-    orders = replay(strategy, bars_from([10, 10, 10, 10, 11, 12, 13, 14, 13, 11, 9, 7]))
+    orders = replay_bars(
+        strategy, bars_from_closes([10, 10, 10, 10, 11, 12, 13, 14, 13, 11, 9, 7], symbol="X")
+    )
 
     assert [(side, quantity) for _, _, side, quantity in orders] == [(Side.BUY, 10.0), (Side.SELL, 10.0)]
 

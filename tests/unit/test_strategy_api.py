@@ -19,7 +19,6 @@ from pyrt.messages import (
     OrderFilled,
     OrderRejected,
     QuoteReceived,
-    RiskApproved,
     RiskRejected,
     Side,
     SignalGenerated,
@@ -37,20 +36,7 @@ from pyrt.strategy import (
     param,
 )
 from pyrt.strategy.driver import StrategyDriver
-
-
-def bar(close: float, *, symbol: str = "AAPL", timeframe: str = "1m", ts: int = 0) -> BarReceived:
-    return BarReceived(
-        symbol=symbol,
-        timeframe=timeframe,
-        open=close,
-        high=close,
-        low=close,
-        close=close,
-        volume=1.0,
-        ts_event=ts,
-        ts_init=ts,
-    )
+from pyrt.testing import approval_of, bar, fill_of
 
 
 def quote(bid_size: float, ask_size: float, *, symbol: str = "AAPL", bid: float = 99.0) -> QuoteReceived:
@@ -60,26 +46,6 @@ def quote(bid_size: float, ask_size: float, *, symbol: str = "AAPL", bid: float 
         bid_size=bid_size,
         ask_price=bid + 1.0,
         ask_size=ask_size,
-        ts_event=0,
-        ts_init=0,
-    )
-
-
-def fill_of(
-    sig: SignalGenerated, quantity: float | None = None, *, cumulative: float | None = None
-) -> OrderFilled:
-    qty = sig.quantity if quantity is None else quantity
-    done = qty if cumulative is None else cumulative
-    return OrderFilled(
-        client_order_id=f"c-{sig.signal_id}",
-        venue_order_id="v",
-        execution_id=f"e-{sig.signal_id}-{done}",
-        symbol=sig.symbol,
-        side=sig.side,
-        fill_price=100.0,
-        fill_quantity=qty,
-        cumulative_quantity=done,
-        leaves_quantity=sig.quantity - done,
         ts_event=0,
         ts_init=0,
     )
@@ -493,10 +459,6 @@ def test_subscribe_bars_rejects_a_bad_timeframe() -> None:
 # -- the driver: dispatch and own orders --------------------------------------------------------
 
 
-def approved(sig: SignalGenerated) -> RiskApproved:
-    return RiskApproved(signal=sig, client_order_id=f"c-{sig.signal_id}", ts_event=0, ts_init=0)
-
-
 def test_driver_tracks_fills_of_its_own_approved_signals_only() -> None:
     strategy = Probe()
     driver = StrategyDriver(strategy)
@@ -506,7 +468,9 @@ def test_driver_tracks_fills_of_its_own_approved_signals_only() -> None:
     (mine,) = out
     foreign = attrs.evolve(mine, signal_id="other-1", strategy="other")
 
-    driver.feed([approved(mine), approved(foreign), fill_of(foreign), fill_of(mine, 4, cumulative=4)], 0, out)
+    driver.feed(
+        [approval_of(mine), approval_of(foreign), fill_of(foreign), fill_of(mine, 4, cumulative=4)], 0, out
+    )
 
     assert strategy.position["AAPL"] == 4.0
     assert strategy.pending["AAPL"] == 6.0
@@ -590,10 +554,10 @@ def test_driver_tells_the_strategy_the_outcome_of_every_intent() -> None:
     driver.feed(
         [
             RiskRejected(signal=a, reason_code="MAX_ORDER_SIZE", reason="too big", ts_event=0, ts_init=0),
-            approved(b),
-            approved(c),
-            approved(d),
-            approved(e),
+            approval_of(b),
+            approval_of(c),
+            approval_of(d),
+            approval_of(e),
             OrderRejected(
                 client_order_id=f"c-{b.signal_id}",
                 symbol="BBB",

@@ -14,7 +14,7 @@ from pyrt.runtime.supervisor import (
     ChildSpec,
     ChildStatistics,
     Restart,
-    Strategy,
+    RestartStrategy,
     Supervisor,
     SupervisorStatistics,
 )
@@ -79,7 +79,7 @@ class Probe:
 def make_supervisor(
     children: list[ChildSpec],
     *,
-    strategy: Strategy = Strategy.ONE_FOR_ONE,
+    strategy: RestartStrategy = RestartStrategy.ONE_FOR_ONE,
     max_restarts: int = 3,
     max_seconds: float = 5.0,
     clock: VirtualClock | None = None,
@@ -137,16 +137,16 @@ async def test_start_waits_for_each_child_before_starting_the_next(
 @pytest.mark.parametrize(
     ("strategy", "expected"),
     [
-        (Strategy.ONE_FOR_ONE, [("start", "b")]),
-        (Strategy.REST_FOR_ONE, [("stop", "c"), ("start", "b"), ("start", "c")]),
+        (RestartStrategy.ONE_FOR_ONE, [("start", "b")]),
+        (RestartStrategy.REST_FOR_ONE, [("stop", "c"), ("start", "b"), ("start", "c")]),
         (
-            Strategy.ONE_FOR_ALL,
+            RestartStrategy.ONE_FOR_ALL,
             [("stop", "c"), ("stop", "a"), ("start", "a"), ("start", "b"), ("start", "c")],
         ),
     ],
 )
 async def test_crash_restarts_children_by_strategy(
-    autojump_clock: trio.testing.MockClock, strategy: Strategy, expected: list[tuple[str, str]]
+    autojump_clock: trio.testing.MockClock, strategy: RestartStrategy, expected: list[tuple[str, str]]
 ) -> None:
     log: list[tuple[str, str]] = []
     a, b, c = probes(log, "a", "b", "c")
@@ -232,7 +232,7 @@ async def test_one_for_all_stops_temporary_sibling_for_good(autojump_clock: trio
     log: list[tuple[str, str]] = []
     a, temp, c = probes(log, "a", "temp", "c")
     sup = make_supervisor(
-        [a.spec(), temp.spec(restart=Restart.TEMPORARY), c.spec()], strategy=Strategy.ONE_FOR_ALL
+        [a.spec(), temp.spec(restart=Restart.TEMPORARY), c.spec()], strategy=RestartStrategy.ONE_FOR_ALL
     )
 
     async with trio.open_nursery() as nursery:
