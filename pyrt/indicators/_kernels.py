@@ -135,6 +135,11 @@ def wma_kernel(x: _Array, period: int) -> _Array:
     return out
 
 
+MOMENTS_CANCELLED = 1e-6
+"""A rolling variance whose sum of squared deviations falls below this fraction of the square
+that just left the window is taken again from the window (the running sums lost its digits)."""
+
+
 @_jit
 def moments_kernel(x: _Array, period: int, ddof: int) -> tuple[_Array, _Array]:
     # mean is the SMA (same arithmetic as sma_kernel); the variance comes from sums of
@@ -176,6 +181,17 @@ def moments_kernel(x: _Array, period: int, ddof: int) -> tuple[_Array, _Array]:
             d_old = old - shift
             sum1 += d_new - d_old
             sum2 += d_new * d_new - d_old * d_old
+            if sum2 < MOMENTS_CANCELLED * (d_old * d_old):
+                # most of the spread just left the window: what remains is below the rounding of
+                # the sums, so take the deviations again, from the newest value (the mean's sum
+                # is left alone: it is the SMA's arithmetic)
+                shift = v
+                sum1 = 0.0
+                sum2 = 0.0
+                for j in range(i + 1 - period, i + 1):
+                    d = x[j] - shift
+                    sum1 += d
+                    sum2 += d * d
         if run >= period:
             mean[i] = v
             std[i] = 0.0

@@ -14,7 +14,7 @@ import math
 from collections import deque
 from typing import ClassVar, Final, Generic, TypeVar, final
 
-from ._kernels import VWAP_COLLAPSE
+from ._kernels import MOMENTS_CANCELLED, VWAP_COLLAPSE
 from ._validation import check_ddof, check_num_std, check_period, check_window, not_finite
 
 _NAN: Final = math.nan
@@ -321,6 +321,15 @@ class _RollingMoments(_Windowed[_V]):
             d_old = old - shift
             sum1 = self._sum1 + (d_new - d_old)
             sum2 = self._sum2 + (d_new * d_new - d_old * d_old)
+            if sum2 < MOMENTS_CANCELLED * (d_old * d_old):  # as moments_kernel: take them again
+                shift = value
+                sum1 = 0.0
+                sum2 = 0.0
+                for j in range(period):
+                    d = buffer[(index + j) % period] - shift  # oldest first, as the kernel sums
+                    sum1 += d
+                    sum2 += d * d
+                self._shift = shift
         self._sum = total
         self._sum1 = sum1
         self._sum2 = sum2

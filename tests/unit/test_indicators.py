@@ -837,3 +837,14 @@ def test_a_second_process_loads_every_kernel_from_the_cache() -> None:
     counts = json.loads(last)
     assert counts["misses"] == 0
     assert counts["hits"] >= 15
+
+
+def test_rolling_std_keeps_a_tiny_spread_left_after_a_large_one_leaves_the_window() -> None:
+    # Hypothesis found it: the running sum of squares kept 100 -> 101's spread and lost the
+    # 1e-9 left behind, so the std came out 0 instead of 5e-10
+    x = np.array([100.0, 101.0, 101.0 + 1e-9])
+    expected = np.std(x[1:])
+
+    assert ind.rolling_std(x, 2)[2] == pytest.approx(expected, rel=1e-9)
+    stream = ind.RollingStd(2)
+    assert [stream.update(v) for v in x][2] == pytest.approx(expected, rel=1e-9)
