@@ -28,6 +28,7 @@ from ._lifecycle import (
 from .control import (
     CONTROL_COMMANDS as CONTROL_COMMANDS,
     OPERATOR as OPERATOR,
+    ControlApplied as ControlApplied,
     ControlCommand as ControlCommand,
 )
 from .enums import OrderType as OrderType, Side as Side, TimeInForce as TimeInForce
@@ -69,6 +70,7 @@ __all__ = [
     "BarReceived",
     "BookLevel",
     "BookReceived",
+    "ControlApplied",
     "ControlCommand",
     "ExecutionLedger",
     "ExecutionVerdict",

@@ -8,7 +8,7 @@ from cattrs.preconf.orjson import make_converter as _make_orjson_converter
 from cattrs.strategies import configure_tagged_union
 
 from ..errors import DecodeError
-from .control import ControlCommand
+from .control import ControlApplied, ControlCommand
 from .market import BarReceived, BookReceived, QuoteReceived, TradeReceived
 from .system import Heartbeat, SupervisorEvent
 from .trading import (
@@ -40,6 +40,7 @@ Message: TypeAlias = (
     | Heartbeat
     | SupervisorEvent
     | ControlCommand
+    | ControlApplied
 )
 
 MESSAGE_TYPES: Final[tuple[type[Message], ...]] = (
@@ -59,6 +60,7 @@ MESSAGE_TYPES: Final[tuple[type[Message], ...]] = (
     Heartbeat,
     SupervisorEvent,
     ControlCommand,
+    ControlApplied,
 )
 
 TOPICS: Final[dict[str, type[Message]]] = {cls.TOPIC: cls for cls in MESSAGE_TYPES}

@@ -8,7 +8,7 @@ import attrs
 
 from .._validators import non_empty
 
-__all__ = ["CONTROL_COMMANDS", "OPERATOR", "ControlCommand"]
+__all__ = ["CONTROL_COMMANDS", "OPERATOR", "ControlApplied", "ControlCommand"]
 
 CONTROL_COMMANDS: Final = frozenset({"halt", "reduce", "resume"})
 """What a :class:`ControlCommand` may ask for."""
@@ -52,3 +52,31 @@ class ControlCommand:
     def automatic(self) -> bool:
         """Whether pyrt itself asked (not an operator)."""
         return self.source != OPERATOR
+
+
+@final
+@attrs.frozen(kw_only=True)
+class ControlApplied:
+    """The risk actor's answer to a :class:`ControlCommand`: it was applied, and the trading
+    state is now ``state`` (a command that changes nothing, e.g. ``halt`` while halted, is
+    applied too). ``command``, ``source`` and ``command_ts`` name the command answered (its
+    ``ts_event``). Published for every command, so the control socket can reply without reading
+    the risk actor, and a replay sees when each command took effect.
+    """
+
+    TOPIC: ClassVar[str] = "control.applied"
+    command: str = attrs.field(validator=_is_command)
+    source: str = attrs.field(validator=non_empty)
+    command_ts: int
+    state: str = attrs.field(validator=non_empty)
+    state_reason: str
+    ts_event: int
+    ts_init: int
+
+    def answers(self, command: ControlCommand) -> bool:
+        """Whether this is the answer to ``command``."""
+        return (
+            self.command == command.command
+            and self.source == command.source
+            and self.command_ts == command.ts_event
+        )

@@ -22,6 +22,7 @@ from ..messages import (
     CONTROL_COMMANDS,
     BarReceived,
     BookReceived,
+    ControlApplied,
     ControlCommand,
     Heartbeat,
     OrderAccepted,
@@ -77,7 +78,9 @@ PUBLISHES: Final[Mapping[str, frozenset[str]]] = {
             ControlCommand.TOPIC,  # a halt on a contradicting fill
         }
     ),
-    "risk": frozenset({RiskApproved.TOPIC, RiskRejected.TOPIC, TradingStateChanged.TOPIC}),
+    "risk": frozenset(
+        {RiskApproved.TOPIC, RiskRejected.TOPIC, TradingStateChanged.TOPIC, ControlApplied.TOPIC}
+    ),
     "control": frozenset({ControlCommand.TOPIC}),
     "reconciler": frozenset({ControlCommand.TOPIC}),
     "signal": frozenset({SignalGenerated.TOPIC}),
@@ -236,7 +239,7 @@ class TradingTree:
             open_orders=self.risk_engine.open_orders,
         )
         self.market_data = MarketDataActor(feed, config.symbols, timeframes=timeframes)
-        self.control = ControlActor(self.risk, control_socket) if control_socket is not None else None
+        self.control = ControlActor(self.risk.status, control_socket) if control_socket is not None else None
         self.store = StoreActor(store) if store is not None else None
         interval = config.execution.reconcile_interval_secs
         self.reconciler = (

@@ -9,7 +9,6 @@ every decision is the engine's; the actor holds no policy of its own.
 
 from __future__ import annotations
 
-import collections
 import logging
 from typing import final
 
@@ -19,6 +18,7 @@ import trio
 from ..messages import (
     MARKING_TYPES,
     BarReceived,
+    ControlApplied,
     ControlCommand,
     Message,
     OrderCanceled,
@@ -59,8 +59,6 @@ class RiskActor:
         self.engine = engine
         self._ctx: ActorContext | None = None
         self._cancel_on_halt = False
-        self._applied: collections.deque[ControlCommand] = collections.deque(maxlen=64)
-        self._applied_changed = trio.Event()
 
     async def run(
         self, ctx: ActorContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -163,11 +161,10 @@ class RiskActor:
                     out.extend(self._apply_command(msg, ctx.clock.now_ns()))
             if out:
                 await ctx.bus.publish_batch(out)
-            self._applied_changed.set()
-            self._applied_changed = trio.Event()
 
     def _apply_command(self, command: ControlCommand, now: int) -> list[Message]:
-        """Apply a ``control.command`` (halt, reduce, resume); return the ``risk.state`` it makes."""
+        """Apply a ``control.command`` (halt, reduce, resume); return the ``risk.state`` it makes
+        and the ``control.applied`` answer."""
         # the engine logs the change it makes, once; the requester logs why it asked
         logger.debug("%s requested by %s: %s", command.command, command.source, command.reason)
         if command.command == "halt":
@@ -177,13 +174,20 @@ class RiskActor:
             self.engine.reduce_only(command.reason, now_ns=now)
         else:
             self.engine.resume(command.reason, now_ns=now)
-        self._applied.append(command)
-        return self._state_messages(now, automatic=command.automatic)
-
-    async def wait_applied(self, command: ControlCommand) -> None:
-        """Wait until this actor has applied ``command`` (published on ``control.command``)."""
-        while command not in self._applied:
-            await self._applied_changed.wait()
+        out = self._state_messages(now, automatic=command.automatic)
+        engine = self.engine
+        out.append(
+            ControlApplied(
+                command=command.command,
+                source=command.source,
+                command_ts=command.ts_event,
+                state=engine.state.value,
+                state_reason=engine.state_reason,
+                ts_event=now,
+                ts_init=now,
+            )
+        )
+        return out
 
     def positions(self) -> dict[str, float]:
         """Return the signed quantity of every symbol held now (flat ones left out), a snapshot."""

@@ -11,7 +11,7 @@ import trio.testing
 
 from pyrt.config import load_config
 from pyrt.control.server import ControlRequest
-from pyrt.messages import ControlCommand, TradingStateChanged
+from pyrt.messages import ControlApplied, ControlCommand, TradingStateChanged
 from pyrt.modes.tree import TradingTree
 from pyrt.runtime.clock import VirtualClock, make_rng
 from pyrt.runtime.journal import JournalReader, JournalWriter
@@ -126,3 +126,35 @@ def test_a_status_request_on_the_command_channel_changes_nothing_and_crashes_not
                 assert tree.risk_engine.state.value == "halted"
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def test_every_command_is_answered_on_control_applied_even_one_that_changes_nothing(tmp_path: Path) -> None:
+    # the control socket used to wait by calling into the risk actor; it now waits for this answer
+    path = tmp_path / "j.pyrtj"
+
+    async def main() -> None:
+        clock = VirtualClock(START_NS)
+        with JournalWriter.create(path, metadata={}) as journal:
+            tree = _tree(journal, clock)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(lambda task_status: tree.run(duration=30.0, task_status=task_status))
+                for n in range(2):  # the second halt finds the tree halted already
+                    now = clock.now_ns()
+                    await tree.bus.publish(
+                        ControlCommand(
+                            command="halt", reason=f"drill {n}", source="operator", ts_event=now, ts_init=now
+                        )
+                    )
+                    await clock.sleep(1.0)  # virtual
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+    messages = list(JournalReader(path))
+    commands = [m for m in messages if isinstance(m, ControlCommand)]
+    answers = [m for m in messages if isinstance(m, ControlApplied)]
+    assert [(a.command, a.state, a.state_reason) for a in answers] == [
+        ("halt", "halted", "drill 0"),
+        ("halt", "halted", "drill 0"),
+    ]
+    assert all(a.answers(c) for a, c in zip(answers, commands, strict=True))
+    assert [m.state for m in messages if isinstance(m, TradingStateChanged)] == ["halted"]
