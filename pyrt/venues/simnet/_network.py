@@ -127,6 +127,8 @@ class SimNetworkStatistics:
     """Connects that waited for a partition to heal."""
     bytes_sent: int
     """Bytes written into the network (both directions)."""
+    peak_in_flight: int
+    """Most bytes ever in flight on one direction of one connection (never above its window)."""
     faults_injected: tuple[tuple[str, int], ...]
     """Injected faults so far, as ``(kind, count)`` pairs sorted by kind: ``reset``,
     ``lost_reply``, ``partition_held`` (writes held by a partition), ``slow_reader``."""
@@ -165,6 +167,7 @@ class _Pipe:
     def push(self, data: bytes) -> None:
         self._queue.append((self._due(len(data)), data))
         self._in_flight += len(data)
+        self._network.peak_in_flight = max(self._network.peak_in_flight, self._in_flight)
         self._lot.unpark_all()
 
     def end(self, kind: str) -> None:
@@ -375,18 +378,34 @@ class SimNetwork:
     ) -> None:
         self.clock = clock
         self.rng = rng
-        self.faults = faults
         self._nursery = nursery
         self._origin = clock.monotonic()
         self._servers: dict[tuple[str, int], ServerHandler] = {}
         self._injected: dict[str, int] = {}
-        self._partitions = tuple(
-            sorted((p.start + self._origin, p.end + self._origin) for p in faults.partitions)
-        )
+        self._partitions: tuple[tuple[float, float], ...] = ()
+        self.faults = faults
         self.connections = 0
         self.open_connections = 0
         self.connects_held = 0
         self.bytes_sent = 0
+        self.peak_in_flight = 0
+
+    @property
+    def faults(self) -> NetworkFaults:
+        """The faults in force; assigning takes effect for the next write and connect."""
+        return self._faults
+
+    @faults.setter
+    def faults(self, faults: NetworkFaults) -> None:
+        self._faults = faults
+        self._partitions = tuple(
+            sorted((p.start + self._origin, p.end + self._origin) for p in faults.partitions)
+        )
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the network opened (what :class:`Partition` times count from)."""
+        return self.clock.monotonic() - self._origin
 
     def __repr__(self) -> str:
         return f"SimNetwork(servers={sorted(self._servers)!r}, faults={self.faults!r})"
@@ -398,6 +417,7 @@ class SimNetwork:
             open_connections=self.open_connections,
             connects_held=self.connects_held,
             bytes_sent=self.bytes_sent,
+            peak_in_flight=self.peak_in_flight,
             faults_injected=tuple(sorted(self._injected.items())),
         )
 
