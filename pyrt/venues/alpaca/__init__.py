@@ -25,6 +25,7 @@ from ._venue import (
     open_alpaca_venue as open_alpaca_venue,
 )
 from ._wire import UnsupportedOrder as UnsupportedOrder
+from ._ws import StreamConnector as StreamConnector
 
 __all__ = [
     "AlpacaBroker",
@@ -34,6 +35,7 @@ __all__ = [
     "AlpacaFeedStatistics",
     "AlpacaVenue",
     "RoutedFeed",
+    "StreamConnector",
     "UnsupportedOrder",
     "alpaca_endpoints",
     "open_alpaca_venue",

@@ -41,6 +41,7 @@ from ._wire import (
 from ._ws import (
     CONNECTION_ERRORS,
     Prober,
+    StreamConnector,
     check_rejection,
     describe,
     open_connection,
@@ -150,7 +151,9 @@ class AlpacaBroker:
         poll_interval: seconds between REST polls of open orders while the stream is down.
         ping_interval: a stream quiet this long is pinged.
         ping_timeout: seconds to wait for the pong before replacing the connection.
-        transport: an httpx transport to use instead of the network (tests).
+        transport: an httpx transport to use instead of the network (tests, a simulated network).
+        connect: opens the trade_updates stream's connection instead of a TCP socket (a
+            simulated network, issue 10).
 
     Raises:
         ValueError: a URL that is not http(s)/ws(s), or a non-positive limit or delay.
@@ -175,6 +178,7 @@ class AlpacaBroker:
         ping_interval: float = 10.0,
         ping_timeout: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        connect: StreamConnector | None = None,
     ) -> None:
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, was {max_retries!r}")
@@ -220,6 +224,7 @@ class AlpacaBroker:
             trust_env=False,
             transport=transport,
         )
+        self._connect = connect
         self._updates = OrderUpdateMapper()
         self._requests = 0
         self._by_status: dict[int, int] = {}
@@ -594,7 +599,7 @@ class AlpacaBroker:
                 mark_started()
 
     async def _stream_session(self, emit: Emit, mark_started: Callable[[], None], *, reconcile: bool) -> None:
-        async with open_connection(self.stream_url) as ws:
+        async with open_connection(self.stream_url, connect=self._connect) as ws:
             with trio.fail_after(_HANDSHAKE_TIMEOUT):
                 await self._authenticate(ws)
             self._stream_up = True

@@ -26,6 +26,7 @@ from ._ws import (
     CONNECTION_ERRORS,
     HARD_MESSAGE_LIMIT,
     Prober,
+    StreamConnector,
     StreamDown,
     check_rejection,
     close_code,
@@ -166,6 +167,7 @@ class AlpacaFeed:
             (``specs/marketdata.md`` M1).
         log_interval: minimum seconds between two warnings of the same reason.
         crypto: whether the endpoint is a crypto one; default: ``"/crypto/"`` in ``url``.
+        connect: opens the connection instead of a TCP socket (a simulated network, issue 10).
 
     Raises:
         ValueError: unknown channel, orderbooks on a stock endpoint, bad encoding or delays.
@@ -190,6 +192,7 @@ class AlpacaFeed:
         max_frame_bytes: int = MAX_FRAME_BYTES,
         log_interval: float = 10.0,
         crypto: bool | None = None,
+        connect: StreamConnector | None = None,
     ) -> None:
         if not url.startswith(("ws://", "wss://")):
             raise ValueError(f"url must start with ws:// or wss://, was {url!r}")
@@ -212,6 +215,7 @@ class AlpacaFeed:
         if max_frame_bytes < 1:
             raise ValueError(f"max_frame_bytes must be >= 1, was {max_frame_bytes!r}")
         self.url = url
+        self._connect = connect
         self.channels: tuple[str, ...] = tuple(dict.fromkeys(channels))
         self.encoding = encoding
         self._key_id = key_id
@@ -430,6 +434,7 @@ class AlpacaFeed:
                     extra_headers=headers,
                     message_queue_size=_MESSAGE_QUEUE,
                     max_message_size=max(HARD_MESSAGE_LIMIT, self._max_frame_bytes * 2),
+                    connect=self._connect,
                 ) as ws:
                     with trio.fail_after(self._handshake_timeout):
                         await self._handshake(ws, wanted, emit)

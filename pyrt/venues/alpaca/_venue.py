@@ -9,10 +9,12 @@ from typing import Final, Literal, final
 from urllib.parse import urlsplit
 
 import attrs
+import httpx
 
 from ...runtime.clock import Clock
 from ._broker import AlpacaBroker
 from ._feed import AlpacaFeed, Channel, RoutedFeed
+from ._ws import StreamConnector
 
 __all__ = ["AlpacaEndpoints", "AlpacaVenue", "alpaca_endpoints", "open_alpaca_venue"]
 
@@ -110,6 +112,8 @@ async def open_alpaca_venue(
     max_retries: int = 3,
     request_timeout: float = 10.0,
     reconnect_delay_secs: float = 1.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+    connect: StreamConnector | None = None,
 ) -> AsyncIterator[AlpacaVenue]:
     """Build the broker and the feeds for one Alpaca(-compatible) account; close them on exit.
 
@@ -132,6 +136,9 @@ async def open_alpaca_venue(
         request_timeout: REST timeout in seconds.
         reconnect_delay_secs: the feeds' first reconnect delay (``market_data.reconnect_delay_secs``);
             it doubles per failure up to 30 s, or up to itself when longer.
+        transport: the REST client's httpx transport instead of the network.
+        connect: opens every WebSocket's connection instead of a TCP socket (with
+            ``transport``: a simulated network, issue 10).
 
     Raises:
         ValueError: a bad URL, feed or channel.
@@ -150,6 +157,8 @@ async def open_alpaca_venue(
         rate_limit_per_minute=rate_limit_per_minute,
         max_retries=max_retries,
         timeout=request_timeout,
+        transport=transport,
+        connect=connect,
     )
     stocks = AlpacaFeed(
         url=endpoints.stock_data_url,
@@ -162,6 +171,7 @@ async def open_alpaca_venue(
         crypto=False,
         reconnect_delay_secs=reconnect_delay_secs,
         max_reconnect_delay=max(30.0, reconnect_delay_secs),
+        connect=connect,
     )
     crypto = AlpacaFeed(
         url=endpoints.crypto_data_url,
@@ -174,6 +184,7 @@ async def open_alpaca_venue(
         crypto=True,
         reconnect_delay_secs=reconnect_delay_secs,
         max_reconnect_delay=max(30.0, reconnect_delay_secs),
+        connect=connect,
     )
     async with broker:
         yield AlpacaVenue(broker=broker, feed=RoutedFeed(stocks=stocks, crypto=crypto), endpoints=endpoints)

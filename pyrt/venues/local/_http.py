@@ -67,7 +67,7 @@ class Drop:
 DROP: Final = Drop()
 
 Handler = Callable[[Request], Awaitable[Response | Drop]]
-UpgradeHandler = Callable[[Request, trio.SocketStream, bytes], Awaitable[None]]
+UpgradeHandler = Callable[[Request, trio.abc.Stream, bytes], Awaitable[None]]
 IsUpgrade = Callable[[str, dict[str, str]], bool]
 
 
@@ -99,7 +99,7 @@ def _response_bytes(conn: h11.Connection, response: Response) -> bytes:
 
 
 async def serve_http_connection(
-    stream: trio.SocketStream,
+    stream: trio.abc.Stream,
     *,
     handler: Handler,
     is_upgrade: IsUpgrade,
@@ -112,7 +112,7 @@ async def serve_http_connection(
             event = conn.next_event()
             if event is h11.NEED_DATA:
                 data = await stream.receive_some(_RECEIVE_BYTES)
-                conn.receive_data(data)
+                conn.receive_data(bytes(data))
                 continue
             if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
                 return
@@ -128,7 +128,7 @@ async def serve_http_connection(
             while True:
                 part = conn.next_event()
                 if part is h11.NEED_DATA:
-                    conn.receive_data(await stream.receive_some(_RECEIVE_BYTES))
+                    conn.receive_data(bytes(await stream.receive_some(_RECEIVE_BYTES)))
                 elif isinstance(part, h11.Data):
                     body += part.data
                     too_big = too_big or len(body) > MAX_BODY_BYTES

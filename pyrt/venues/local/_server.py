@@ -295,6 +295,43 @@ class LocalVenue:
         """
         listeners = await trio.open_tcp_listeners(self.port, host=self.host)
         self.port = listeners[0].socket.getsockname()[1]
+        self._open_market()
+        logger.info("local venue listening on %s (symbols %s)", self.url, ",".join(self.symbols))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._run_market)
+            await nursery.start(trio.serve_listeners, self.serve_stream, listeners)
+            task_status.started(self.port)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the market and the API without a listener, until cancelled.
+
+        Connections come in through :meth:`serve_stream` (a simulated network, issue 10). The
+        market is stepped once before ``task_status.started()``, as :meth:`serve` does.
+        """
+        self._open_market()
+        logger.info("local venue running unbound (symbols %s)", ",".join(self.symbols))
+        task_status.started()
+        await self._run_market()
+
+    async def serve_stream(self, stream: trio.abc.Stream) -> None:
+        """Serve one client connection (HTTP/1.1 keep-alive, WebSocket upgrades) until it ends.
+
+        ``stream`` is any trio stream: an accepted TCP socket, or one end of an in-memory
+        connection. Call it once :meth:`serve` or :meth:`run` has started. The stream is closed
+        on return; cancelling closes it too.
+        """
+        if isinstance(stream, trio.SocketStream) and self._socket_send_buffer is not None:
+            stream.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._socket_send_buffer)
+        self._http_connections += 1
+        try:
+            await serve_http_connection(
+                stream, handler=self._handle_request, is_upgrade=is_upgrade_request, on_upgrade=self._upgrade
+            )
+        finally:
+            self._http_connections -= 1
+            await stream.aclose()
+
+    def _open_market(self) -> None:
         now_ns = self.clock.now_ns()
         self._api = TradingApi(
             engine=self.engine,
@@ -306,11 +343,6 @@ class LocalVenue:
             account_status=self._account_status,
         )
         self._tick(now_ns)
-        logger.info("local venue listening on %s (symbols %s)", self.url, ",".join(self.symbols))
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._run_market)
-            await nursery.start(trio.serve_listeners, self._handle_connection, listeners)
-            task_status.started(self.port)
 
     async def _run_market(self) -> None:
         while True:
@@ -348,28 +380,16 @@ class LocalVenue:
         for event in events:
             self._trade_hub.publish(self._api.event_to_wire(event))
 
-    async def _handle_connection(self, stream: trio.SocketStream) -> None:
-        if self._socket_send_buffer is not None:
-            stream.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._socket_send_buffer)
-        self._http_connections += 1
-        try:
-            await serve_http_connection(
-                stream, handler=self._handle_request, is_upgrade=is_upgrade_request, on_upgrade=self._upgrade
-            )
-        finally:
-            self._http_connections -= 1
-            await stream.aclose()
-
     # ---------------------------------------------------------------- WebSockets
 
-    async def _upgrade(self, request: Request, stream: trio.SocketStream, trailing: bytes) -> None:
+    async def _upgrade(self, request: Request, stream: trio.abc.Stream, trailing: bytes) -> None:
         self._http_connections -= 1  # a stream session from here on, not an HTTP connection
         try:
             await self._serve_websocket(request, stream, trailing)
         finally:
             self._http_connections += 1
 
-    async def _serve_websocket(self, request: Request, stream: trio.SocketStream, trailing: bytes) -> None:
+    async def _serve_websocket(self, request: Request, stream: trio.abc.Stream, trailing: bytes) -> None:
         feed = self._feeds.get(request.path)
         if feed is None and request.path != TRADE_STREAM_PATH:
             await stream.send_all(

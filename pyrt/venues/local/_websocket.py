@@ -84,7 +84,7 @@ class ServerWebSocket:
     """One accepted WebSocket: a reader for the handler and a bounded, non-blocking writer.
 
     Args:
-        stream: the TCP stream, already past the handshake.
+        stream: the connection (a TCP stream, or any trio stream), already past the handshake.
         trailing: bytes read after the upgrade request (the start of the first frame).
         extensions: extensions agreed in the handshake.
         output_limit: bytes of unsent frames allowed before :meth:`send_nowait` reports a slow client.
@@ -93,7 +93,7 @@ class ServerWebSocket:
 
     def __init__(
         self,
-        stream: trio.SocketStream,
+        stream: trio.abc.Stream,
         *,
         trailing: bytes,
         extensions: list[Extension],
@@ -200,7 +200,7 @@ class ServerWebSocket:
                 data, self._trailing = self._trailing, b""
             else:
                 try:
-                    data = await self._stream.receive_some(_RECEIVE_BYTES)
+                    data = bytes(await self._stream.receive_some(_RECEIVE_BYTES))
                 except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                     self.closed = True
                     raise WebSocketClosed("connection lost") from exc
