@@ -33,6 +33,7 @@ from ...messages import (
     OrderRejected,
     OrderSubmitted,
     QuoteReceived,
+    TradeReceived,
 )
 from ...runtime.clock import NS_PER_SECOND
 from .._protocols import AccountSnapshot, Emit, VenueOrder, VenuePosition
@@ -47,6 +48,9 @@ __all__ = ["SimFaults", "SimVenue", "SimVenueStatistics"]
 logger = logging.getLogger(__name__)
 
 DEFAULT_UPDATES_BUFFER: Final = 64
+_HANDSHAKE_SECONDS: Final = 1.0
+_REORDER_WINDOW: Final = 1.0
+_YEARS_NS: Final = 3 * 365 * 86_400 * 1_000_000_000
 # one draw per request decides among the faults that exclude one another (#10)
 _SUBMIT_KINDS: Final = (
     FaultKind.SERVER_ERROR_BURST,
@@ -145,6 +149,15 @@ class SimVenueStatistics:
     """The most update batches that ever waited in the channel."""
 
 
+def _thin(size: float, liquidity: float) -> float:
+    """What a ``partial_fill`` episode leaves of a displayed size: whole shares, at least one."""
+    if size <= 0.0:
+        return size
+    if size == math.floor(size) and size >= 1.0:
+        return float(max(1, math.floor(size * liquidity)))
+    return max(round(size * liquidity, 6), 1e-6)
+
+
 def _venue_order(order: EngineOrder) -> VenueOrder:
     return VenueOrder(
         venue_order_id=order.id,
@@ -224,6 +237,12 @@ class SimVenue:
         self._send, self._receive = trio.open_memory_channel[tuple[Message, ...]](updates_buffer)
         self._feed_running = False
         self._listening = False
+        self._starting_cash = starting_cash
+        self._down_until = -1.0  # seconds since start; the venue is down (restarting) until then
+        self._account_seq = 1
+        self._updates_scope: trio.CancelScope | None = None
+        self._seen: dict[int, FaultEvent] = {}
+        self._last_trades: dict[str, TradeReceived] = {}
         self._ticks = 0
         self._emitted = 0
         self._dropped = 0
@@ -332,11 +351,72 @@ class SimVenue:
         wanted = frozenset(symbols)
         try:
             task_status.started()
+            await self._connect("market data")
             while True:
+                now = self._elapsed()
+                for restart in self._timeline.due(FaultKind.VENUE_RESTART, now):
+                    self._restart(restart)
+                if self._down_until > now:
+                    raise TransportError("market data connection lost: the venue restarted (simulated)")
+                if self._timeline.due(FaultKind.MD_DISCONNECT, now):
+                    self._count(FaultKind.MD_DISCONNECT)
+                    logger.info("injected market data disconnect")
+                    raise TransportError("market data connection lost (simulated)")
                 await self._step(wanted, emit)
                 await self._clock.sleep(self._tick_interval)
         finally:
             self._feed_running = False
+
+    async def _connect(self, what: str) -> None:
+        """Connect a stream: wait out a restart; fail authentication if an ``auth_failure`` says so."""
+        wait = self._down_until - self._elapsed()
+        if wait > 0.0:
+            await self._clock.sleep(wait)
+        fault = self._take(FaultKind.AUTH_FAILURE)
+        if fault is not None:
+            self._count(fault.kind)
+            logger.info("injected auth failure connecting %s", what)
+            await self._clock.sleep(_HANDSHAKE_SECONDS)  # the failure comes after the handshake
+            raise VenueRejected(f"{what}: authentication failed (simulated)", status_code=401)
+
+    def _once(self, event: FaultEvent | None) -> FaultEvent | None:
+        """Count an episode the first time it takes effect; return it."""
+        if event is not None and id(event) not in self._seen:
+            self._seen[id(event)] = event  # keep it alive: ids of dead objects are reused
+            self._count(event.kind)
+        return event
+
+    def _restart(self, event: FaultEvent) -> None:
+        """Take the venue down for ``downtime``; cancel open orders or change the account."""
+        self._count(event.kind)
+        now_ns = self._clock.now_ns()
+        self._down_until = self._elapsed() + event.number("downtime")
+        if event.params.get("new_account"):
+            self._account_seq += 1
+            self._engine = MatchingEngine(
+                starting_cash=self._starting_cash,
+                rng=random.Random(self._fault_rng.getrandbits(64)),
+                fee_per_share=self._engine.fee_per_share,
+                symbols=self._market.symbols,
+            )
+            logger.info("injected venue restart with a new account %s", self.account_id)
+        elif event.params.get("cancel_open_orders"):
+            canceled = self._engine.cancel_all(now_ns=now_ns)
+            self._updates_discarded += sum(len(events) for _, _, events in canceled)  # streams are down
+            logger.info("injected venue restart: %d open orders canceled", len(canceled))
+        else:
+            logger.info("injected venue restart: open orders kept")
+        if self._updates_scope is not None:
+            self._updates_scope.cancel()
+
+    @property
+    def account_id(self) -> str:
+        """The venue's id of the account (another one after a restart with a new account)."""
+        return f"sim-account-{self._account_seq}"
+
+    def _down(self, what: str) -> None:
+        if self._down_until > self._elapsed():
+            raise TransportError(f"connection refused: the venue is restarting (simulated; {what})")
 
     async def _step(self, wanted: frozenset[str], emit: Emit) -> None:
         now_ns = self._clock.now_ns()
@@ -346,29 +426,68 @@ class SimVenue:
         events: list[EngineEvent] = []
         batch: list[Message] = []
         gap = self._timeline.has(FaultKind.MD_GAP) or self._standing.has(FaultKind.MD_GAP)
+        now = self._elapsed()
+        thin = self._once(self._timeline.active(FaultKind.PARTIAL_FILL, now))
+        liquidity = thin.number("liquidity") if thin is not None else 1.0
+        stalled = self._once(self._timeline.active(FaultKind.MD_STALL, now)) is not None
         for message in messages:
             if isinstance(message, QuoteReceived):
+                bid_size, ask_size = message.bid_size, message.ask_size
+                if thin is not None:  # the venue shows the quote, but lets only a part be taken
+                    bid_size, ask_size = _thin(bid_size, liquidity), _thin(ask_size, liquidity)
                 events += engine.on_quote(
                     message.symbol,
                     message.bid_price,
-                    message.bid_size,
+                    bid_size,
                     message.ask_price,
-                    message.ask_size,
+                    ask_size,
                     now_ns=now_ns,
                 )
             else:
                 events += engine.on_trade(message.symbol, message.price, message.size, now_ns=now_ns)
             if message.symbol not in wanted:
                 continue
+            if stalled:
+                self._dropped += 1
+                continue
             if gap and self._take(FaultKind.MD_GAP) is not None:
                 self._dropped += 1
                 self._count(FaultKind.MD_GAP)
                 continue
             batch.append(message)
+            if isinstance(message, TradeReceived):
+                self._last_trades[message.symbol] = message
+        if batch and self._timeline.has(FaultKind.BAD_DATA):
+            while (bad := self._timeline.take(FaultKind.BAD_DATA, now)) is not None:
+                self._count(bad.kind)
+                batch.append(self._bad_item(bad, batch[self._fault_rng.randrange(len(batch))]))
         if batch:
             self._emitted += len(batch)
             await emit(batch)
         await self._publish(events)
+
+    def _bad_item(self, event: FaultEvent, like: Message) -> Message:
+        """Make one bad market-data item of the event's ``variant`` after ``like`` (feed only)."""
+        variant = event.params.get("variant", "overflow_price")
+        symbol = like.symbol if isinstance(like, QuoteReceived | TradeReceived) else self._market.symbols[0]
+        quote = self._market.last_quote(symbol)
+        assert quote is not None  # a step has run
+        ts = quote.ts_event
+        if variant == "overflow_price":
+            return TradeReceived(symbol=symbol, price=1e308, size=1.0, trade_id=0, ts_event=ts, ts_init=ts)
+        if variant == "crossed_quote":
+            return attrs.evolve(quote, bid_price=quote.ask_price * 1.01)
+        if variant == "one_sided_quote":
+            return attrs.evolve(quote, bid_price=0.0, bid_size=0.0)
+        if variant == "duplicate_trade_id":
+            last = self._last_trades.get(symbol)
+            if last is not None:
+                return last
+            return TradeReceived(
+                symbol=symbol, price=quote.ask_price, size=1.0, trade_id=0, ts_event=ts, ts_init=ts
+            )
+        shift = -_YEARS_NS if variant == "timestamp_past" else _YEARS_NS
+        return attrs.evolve(quote, ts_event=ts + shift)
 
     # ---------------------------------------------------------------- Broker
 
@@ -396,10 +515,40 @@ class SimVenue:
         self._listening = True
         try:
             task_status.started()
-            async for batch in self._receive:
-                await emit(batch)
+            await self._connect("trade updates")
+            with trio.CancelScope() as scope:
+                self._updates_scope = scope
+                await self._deliver_updates(emit)
+            if scope.cancelled_caught:
+                raise TransportError("trade updates connection lost: the venue restarted (simulated)")
         finally:
             self._listening = False
+            self._updates_scope = None
+
+    async def _deliver_updates(self, emit: Emit) -> None:
+        held: tuple[Message, ...] | None = None  # a batch an update_reorder holds back
+        while True:
+            if held is None:
+                batch = await self._receive.receive()
+            else:
+                later: tuple[Message, ...] | None = None
+                with trio.move_on_after(_REORDER_WINDOW):
+                    later = await self._receive.receive()
+                if later is not None:
+                    await emit(later)  # the later one first
+                await emit(held)
+                held = None
+                continue
+            now = self._elapsed()
+            delay = self._once(self._timeline.active(FaultKind.UPDATE_DELAY, now))
+            if delay is not None:
+                await self._clock.sleep(delay.number("delay"))
+            if self._once(self._timeline.active(FaultKind.UPDATE_REORDER, now)) is not None:
+                held = batch
+                continue
+            await emit(batch)
+            if self._once(self._timeline.active(FaultKind.UPDATE_DUPLICATE, now)) is not None:
+                await emit(batch)
 
     async def _publish(self, events: list[EngineEvent]) -> None:
         if not events:
@@ -475,6 +624,7 @@ class SimVenue:
             TransportError: injected timeout; the engine **did** accept the order.
         """
         await trio.lowlevel.checkpoint()
+        self._down(f"submit of {order.client_order_id}")
         fault = self._take(_SUBMIT_KINDS, scope="submit")
         lost_reply = fault is not None and fault.kind is FaultKind.AMBIGUOUS_TIMEOUT
         if fault is not None and not lost_reply:
@@ -519,8 +669,12 @@ class SimVenue:
             self._count(fault.kind)
             await self._clock.sleep(fault.number("delay"))
 
-    def _draw_request_fault(self, what: str) -> None:
-        fault = self._take(_OTHER_KINDS, scope="other")
+    def _draw_request_fault(self, what: str, *, standing: bool = True) -> None:
+        self._down(what)
+        if standing:
+            fault = self._take(_OTHER_KINDS, scope="other")
+        else:  # SimFaults never touched lists and the account; a schedule does
+            fault = self._timeline.take(_OTHER_KINDS, self._elapsed(), scope="other")
         if fault is not None:
             self._raise_request_fault(fault, what)
 
@@ -560,11 +714,13 @@ class SimVenue:
     async def list_open_orders(self) -> list[VenueOrder]:
         """Return every open order, oldest first."""
         await trio.lowlevel.checkpoint()
+        self._draw_request_fault("list of open orders", standing=False)
         return [_venue_order(order) for order in self._engine.open_orders()]
 
     async def list_positions(self) -> list[VenuePosition]:
         """Return the open positions, sorted by symbol."""
         await trio.lowlevel.checkpoint()
+        self._draw_request_fault("list of positions", standing=False)
         return [
             VenuePosition(
                 symbol=position.symbol, quantity=position.qty, avg_entry_price=position.avg_entry_price
@@ -573,7 +729,13 @@ class SimVenue:
         ]
 
     async def get_account(self) -> AccountSnapshot:
-        """Return cash, buying power and equity at the current marks."""
+        """Return cash, buying power and equity at the current marks, and the account's id."""
         await trio.lowlevel.checkpoint()
+        self._draw_request_fault("account", standing=False)
         account = self._engine.account()
-        return AccountSnapshot(cash=account.cash, buying_power=account.buying_power, equity=account.equity)
+        return AccountSnapshot(
+            cash=account.cash,
+            buying_power=account.buying_power,
+            equity=account.equity,
+            account_id=self.account_id,
+        )
