@@ -20,7 +20,7 @@ PACKAGE = Path(pyrt.__file__).parent
 # Bottom to top; the README's "Layout" section shows the same table.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "_accounting", "_validators"),
-    ("config", "messages"),
+    ("config", "messages", "faults"),
     ("runtime", "indicators"),
     ("venues",),
     ("marketdata",),

@@ -1,12 +1,22 @@
-"""Faults the local venue can inject, switchable at construction and at run time."""
+"""Faults the local venue can inject, switchable at construction and at run time.
+
+The REST faults are the shared fault model's kinds (``pyrt.faults``): a :class:`VenueFaults`
+turns into :class:`~pyrt.faults.FaultEvent` episodes (:meth:`VenueFaults.events`) and a seed's
+:class:`~pyrt.faults.FaultSchedule` joins them through :meth:`FaultState.follow`; both are read
+by one :class:`~pyrt.faults.FaultTimeline`. What stays here is only what the wire adds: HTML
+error bodies, the path prefix, and the WebSocket frame faults.
+"""
 
 from __future__ import annotations
 
 import enum
 import random
-from typing import final
+from collections.abc import Callable, Iterable
+from typing import Final, final
 
 import attrs
+
+from ...faults import FaultEvent, FaultKind, FaultTimeline, ParamValue
 
 __all__ = ["RestFault", "VenueFaults", "WsFault"]
 
@@ -60,7 +70,11 @@ class VenueFaults:
     """Faults to inject; assign a new value to ``LocalVenue.faults`` to change them at run time.
 
     "next N" counts start afresh each time a ``VenueFaults`` is assigned; probabilities are drawn
-    from the venue's seeded random source, so a seed reproduces the same faults.
+    from the venue's seeded random source, so a seed reproduces the same faults. A thin view on
+    the shared fault model (issue #9): its REST fields are episodes of the shared kinds
+    (:meth:`events`: ``rest_error`` = ``server_error_burst``, ``rest_429`` =
+    ``rate_limit_storm``, ``rest_drop`` = ``ambiguous_timeout``, ``rest_delay`` =
+    ``slow_reply``), kept because "the next N requests" is what a wire test wants to say.
     """
 
     rest_error_next: int = attrs.field(default=0, validator=_non_negative)
@@ -98,62 +112,94 @@ class VenueFaults:
     ws_oversized_bytes: int = 2 << 20
     """Size an OVERSIZED_FRAME reaches (alpaca-py's websockets limit is 1 MiB)."""
 
+    def events(self) -> tuple[FaultEvent, ...]:
+        """Return the REST fields as open-ended episodes of the shared kinds, "next N" first."""
+        out: list[FaultEvent] = []
+
+        def add(kind: FaultKind, count: int, probability: float, **params: ParamValue) -> None:
+            if count:
+                out.append(FaultEvent(at=0.0, kind=kind, count=count, params=params))
+            if probability:
+                out.append(FaultEvent(at=0.0, kind=kind, probability=probability, params=params))
+
+        add(FaultKind.RATE_LIMIT_STORM, self.rest_429_next, self.rest_429_probability)
+        add(
+            FaultKind.SERVER_ERROR_BURST,
+            self.rest_error_next,
+            self.rest_error_probability,
+            status=self.rest_error_status,
+        )
+        add(
+            FaultKind.SLOW_REPLY,
+            self.rest_delay_next,
+            self.rest_delay_probability,
+            delay=self.rest_delay_seconds,
+        )
+        add(FaultKind.AMBIGUOUS_TIMEOUT, self.rest_drop_next, self.rest_drop_probability, scope="submit")
+        return tuple(out)
+
+
+#: The scheduled kinds a market-data stream turns into a frame fault
+_MD_KINDS: Final = {
+    FaultKind.MD_DISCONNECT: WsFault.CLOSE_MID_FRAME,
+    FaultKind.MD_STALL: WsFault.GO_SILENT,
+    FaultKind.BAD_DATA: WsFault.NAN_PRICE,
+}
+
 
 @attrs.define(eq=False)
 class FaultState:
-    """The mutable side of a ``VenueFaults``: counters left and the random source."""
+    """The mutable side of a ``VenueFaults``: its episodes, the schedule followed, the queues."""
 
     faults: VenueFaults
     rng: random.Random
-    rest_error_left: int = 0
-    rest_delay_left: int = 0
-    rest_drop_left: int = 0
-    rest_429_left: int = 0
     data_ws_queue: list[WsFault] = attrs.Factory(list)
     trade_ws_queue: list[WsFault] = attrs.Factory(list)
     injected: dict[str, int] = attrs.Factory(dict)
+    scheduled: tuple[FaultEvent, ...] = ()
+    """Timed events of a seed's schedule (:meth:`follow`)."""
+    now: Callable[[], float] = lambda: 0.0
+    """Seconds since the run started, for the scheduled events."""
+    _standing: FaultTimeline = attrs.field(init=False)
+    _timeline: FaultTimeline = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
+        self._timeline = FaultTimeline((), rng=self.rng)
         self.reset(self.faults)
 
     def reset(self, faults: VenueFaults) -> None:
         self.faults = faults
-        self.rest_error_left = faults.rest_error_next
-        self.rest_delay_left = faults.rest_delay_next
-        self.rest_drop_left = faults.rest_drop_next
-        self.rest_429_left = faults.rest_429_next
+        self._standing = FaultTimeline(faults.events(), rng=self.rng)
         self.data_ws_queue = list(faults.data_ws_faults)
         self.trade_ws_queue = list(faults.trade_ws_faults)
+
+    def follow(self, events: Iterable[FaultEvent], now: Callable[[], float]) -> None:
+        """Inject a schedule's events too, on the clock ``now`` (seconds since the run started)."""
+        self.scheduled = (*self.scheduled, *events)
+        self.now = now
+        self._timeline.add(events)
 
     def _count(self, name: str) -> None:
         self.injected[name] = self.injected.get(name, 0) + 1
 
-    def _draw(self, left: int, probability: float) -> tuple[bool, int]:
-        if left > 0:
-            return True, left - 1
-        if probability > 0.0 and self.rng.random() < probability:
-            return True, 0
-        return False, 0
+    def _take(self, kind: FaultKind, scope: str) -> FaultEvent | None:
+        hit = self._standing.take(kind, 0.0, scope=scope)
+        return hit if hit is not None else self._timeline.take(kind, self.now(), scope=scope)
 
     def rest_faults(self, method: str, path: str) -> list[RestFault]:
         """Decide the faults for one REST request, in the order they apply."""
-        faults = self.faults
-        if not path.startswith(faults.rest_path_prefix):
+        if not path.startswith(self.faults.rest_path_prefix):
             return []
+        scope = "submit" if method in ("POST", "PATCH", "DELETE") else "other"
         out: list[RestFault] = []
-        hit, self.rest_429_left = self._draw(self.rest_429_left, faults.rest_429_probability)
-        if hit:
+        if self._take(FaultKind.RATE_LIMIT_STORM, scope) is not None:
             out.append(RestFault.RATE_LIMITED)
-        hit, self.rest_error_left = self._draw(self.rest_error_left, faults.rest_error_probability)
-        if hit:
+        if self._take(FaultKind.SERVER_ERROR_BURST, scope) is not None:
             out.append(RestFault.ERROR_STATUS)
-        hit, self.rest_delay_left = self._draw(self.rest_delay_left, faults.rest_delay_probability)
-        if hit:
+        if self._take(FaultKind.SLOW_REPLY, scope) is not None:
             out.append(RestFault.DELAY)
-        if method in ("POST", "PATCH", "DELETE"):
-            hit, self.rest_drop_left = self._draw(self.rest_drop_left, faults.rest_drop_probability)
-            if hit:
-                out.append(RestFault.DROP_AFTER_ACCEPT)
+        if scope == "submit" and self._take(FaultKind.AMBIGUOUS_TIMEOUT, scope) is not None:
+            out.append(RestFault.DROP_AFTER_ACCEPT)
         for fault in out:
             self._count(fault.value)
         return out
@@ -168,6 +214,16 @@ class FaultState:
             and self.rng.random() < self.faults.ws_fault_probability
         ):
             fault = self.rng.choice(self.faults.ws_fault_kinds)
+        elif self.scheduled:
+            now = self.now()
+            for kind, ws_fault in _MD_KINDS.items():
+                if (
+                    self._timeline.due(kind, now)
+                    if kind is not FaultKind.BAD_DATA
+                    else self._timeline.take(kind, now)
+                ):
+                    fault = ws_fault
+                    break
         if fault is not None:
             self._count(fault.value)
         return fault

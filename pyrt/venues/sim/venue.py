@@ -24,6 +24,7 @@ import trio
 
 from ..._validators import finite_non_negative
 from ...errors import ConfigError, RateLimited, TransportError, VenueRejected, VenueUnavailable
+from ...faults import FaultEvent, FaultKind, FaultSchedule, FaultTimeline, ParamValue
 from ...messages import (
     Message,
     OrderAccepted,
@@ -32,7 +33,9 @@ from ...messages import (
     OrderRejected,
     OrderSubmitted,
     QuoteReceived,
+    TradeReceived,
 )
+from ...runtime.clock import NS_PER_SECOND
 from .._protocols import AccountSnapshot, Emit, VenueOrder, VenuePosition
 from .market import MarketSimulator
 from .matching import EngineEvent, EngineOrder, EngineRejected, MatchingEngine
@@ -45,6 +48,17 @@ __all__ = ["SimFaults", "SimVenue", "SimVenueStatistics"]
 logger = logging.getLogger(__name__)
 
 DEFAULT_UPDATES_BUFFER: Final = 64
+_HANDSHAKE_SECONDS: Final = 1.0
+_REORDER_WINDOW: Final = 1.0
+_YEARS_NS: Final = 3 * 365 * 86_400 * 1_000_000_000
+# one draw per request decides among the faults that exclude one another (#10)
+_SUBMIT_KINDS: Final = (
+    FaultKind.SERVER_ERROR_BURST,
+    FaultKind.RATE_LIMIT_STORM,
+    FaultKind.AMBIGUOUS_TIMEOUT,
+    FaultKind.REQUEST_TIMEOUT,
+)
+_OTHER_KINDS: Final = (FaultKind.SERVER_ERROR_BURST, FaultKind.RATE_LIMIT_STORM, FaultKind.REQUEST_TIMEOUT)
 
 
 def _probability(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -55,10 +69,14 @@ def _probability(_inst: object, attribute: attrs.Attribute[float], value: float)
 @final
 @attrs.frozen(kw_only=True)
 class SimFaults:
-    """Faults a :class:`SimVenue` injects, each drawn from the run's random source.
+    """Standing fault probabilities for a :class:`SimVenue`: a thin view on the one fault model.
 
-    One draw per submit decides among the three submit faults, so their probabilities must add
-    up to at most 1.
+    Kept because "this chance on every submit, for the rest of the run" is the short thing a
+    test or a storm wants to say and to switch at run time (``venue.faults = ...``); it is no
+    second model: :meth:`events` turns it into open-ended :class:`~pyrt.faults.FaultEvent`
+    episodes of the shared kinds, and the venue reads them exactly as it reads a seed's
+    :class:`~pyrt.faults.FaultSchedule`. One draw per submit decides among the three submit
+    faults, so their probabilities must add up to at most 1.
     """
 
     submit_unavailable: float = attrs.field(default=0.0, validator=_probability)
@@ -87,6 +105,24 @@ class SimFaults:
         if total > 1.0:
             raise ValueError(f"submit fault probabilities must add up to <= 1, was {total}")
 
+    def events(self, at: float = 0.0) -> tuple[FaultEvent, ...]:
+        """Return these probabilities as open-ended episodes of the shared kinds, from ``at`` on."""
+        out: list[FaultEvent] = []
+
+        def add(kind: FaultKind, probability: float, **params: ParamValue) -> None:
+            if probability > 0.0:
+                out.append(FaultEvent(at=at, kind=kind, probability=probability, params=params))
+
+        add(FaultKind.SERVER_ERROR_BURST, self.submit_unavailable, scope="submit", status=503)
+        add(
+            FaultKind.RATE_LIMIT_STORM, self.submit_rate_limited, scope="submit", retry_after=self.retry_after
+        )
+        add(FaultKind.AMBIGUOUS_TIMEOUT, self.submit_timeout, scope="submit")
+        add(FaultKind.SLOW_REPLY, self.submit_delay, scope="submit", delay=self.submit_delay_seconds)
+        add(FaultKind.SERVER_ERROR_BURST, self.request_unavailable, scope="other", status=503)
+        add(FaultKind.MD_GAP, self.drop_tick)
+        return tuple(out)
+
 
 @final
 @attrs.frozen(kw_only=True)
@@ -104,11 +140,22 @@ class SimVenueStatistics:
     updates_discarded: int
     """Order updates made while nobody listened (as on a WebSocket nobody reads)."""
     faults_injected: int
-    """Submits failed on purpose (503, 429 or timeout)."""
+    """Faults injected, every kind together."""
+    faults_by_kind: dict[str, int]
+    """Faults injected, by :class:`~pyrt.faults.FaultKind` name (``server_error_burst`` …)."""
     updates_buffer_used: int
     """Update batches waiting in the bounded channel now."""
     updates_peak_buffer_used: int
     """The most update batches that ever waited in the channel."""
+
+
+def _thin(size: float, liquidity: float) -> float:
+    """What a ``partial_fill`` episode leaves of a displayed size: whole shares, at least one."""
+    if size <= 0.0:
+        return size
+    if size == math.floor(size) and size >= 1.0:
+        return float(max(1, math.floor(size * liquidity)))
+    return max(round(size * liquidity, 6), 1e-6)
 
 
 def _venue_order(order: EngineOrder) -> VenueOrder:
@@ -138,7 +185,10 @@ class SimVenue:
         rng: the run's random source (split into market, engine and fault generators).
         tick_interval: seconds between market steps.
         starting_cash: the account's cash.
-        faults: faults to inject; none by default.
+        faults: standing fault probabilities (a :class:`SimFaults` view); none by default.
+        schedule: the run's timed faults (``at`` is seconds after the venue is first used:
+            its first market step or request);
+            the kinds a venue can produce are injected, the others left to the runner.
         start_prices: first mid price per symbol (others are drawn).
         volatility: the market's per-step log-price standard deviation.
         fee_per_share: charged on every fill.
@@ -158,6 +208,7 @@ class SimVenue:
         tick_interval: float = 0.1,
         starting_cash: float = 100_000.0,
         faults: SimFaults | None = None,
+        schedule: FaultSchedule | None = None,
         start_prices: Mapping[str, float] | None = None,
         volatility: float = 0.0002,
         fee_per_share: float = 0.0,
@@ -170,11 +221,15 @@ class SimVenue:
         self._clock = clock
         self._tick_interval = tick_interval
         self._faults = faults if faults is not None else SimFaults()
+        self._start_ns: int | None = None  # the first time the venue is used: the run's 0 s
         # one child generator per concern, drawn in a fixed order: the market path of a seed
         # does not depend on how many orders (ids) or faults a run draws
         market_rng = random.Random(rng.getrandbits(64))
         engine_rng = random.Random(rng.getrandbits(64))
         self._fault_rng = random.Random(rng.getrandbits(64))
+        self._schedule = schedule if schedule is not None else FaultSchedule(events=())
+        self._timeline = FaultTimeline(self._schedule.events, rng=self._fault_rng)
+        self._standing = FaultTimeline(self._faults.events(), rng=self._fault_rng)
         self._market = MarketSimulator(symbols, market_rng, start_prices=start_prices, volatility=volatility)
         self._engine = MatchingEngine(
             starting_cash=starting_cash, rng=engine_rng, fee_per_share=fee_per_share, symbols=symbols
@@ -182,12 +237,18 @@ class SimVenue:
         self._send, self._receive = trio.open_memory_channel[tuple[Message, ...]](updates_buffer)
         self._feed_running = False
         self._listening = False
+        self._starting_cash = starting_cash
+        self._down_until = -1.0  # seconds since start; the venue is down (restarting) until then
+        self._account_seq = 1
+        self._updates_scope: trio.CancelScope | None = None
+        self._seen: dict[int, FaultEvent] = {}
+        self._last_trades: dict[str, TradeReceived] = {}
         self._ticks = 0
         self._emitted = 0
         self._dropped = 0
         self._updates_sent = 0
         self._updates_discarded = 0
-        self._faults_injected = 0
+        self._faults_by_kind: dict[str, int] = {}
 
     @property
     def faults(self) -> SimFaults:
@@ -198,6 +259,29 @@ class SimVenue:
     def faults(self, faults: SimFaults) -> None:
         logger.info("sim venue faults set to %r", faults)
         self._faults = faults
+        at = self._elapsed() if self._start_ns is not None else 0.0
+        self._standing = FaultTimeline(faults.events(at), rng=self._fault_rng)
+
+    @property
+    def schedule(self) -> FaultSchedule:
+        """The timed faults the venue follows."""
+        return self._schedule
+
+    def _elapsed(self) -> float:
+        now = self._clock.now_ns()
+        if self._start_ns is None:
+            self._start_ns = now
+        return (now - self._start_ns) / NS_PER_SECOND
+
+    def _take(self, kinds: FaultKind | tuple[FaultKind, ...], *, scope: str = "all") -> FaultEvent | None:
+        now = self._elapsed()
+        hit = self._timeline.take(kinds, now, scope=scope)
+        if hit is None:
+            hit = self._standing.take(kinds, now, scope=scope)
+        return hit
+
+    def _count(self, kind: FaultKind) -> None:
+        self._faults_by_kind[kind.value] = self._faults_by_kind.get(kind.value, 0) + 1
 
     @property
     def engine(self) -> MatchingEngine:
@@ -218,7 +302,8 @@ class SimVenue:
             market_messages_dropped=self._dropped,
             updates_sent=self._updates_sent,
             updates_discarded=self._updates_discarded,
-            faults_injected=self._faults_injected,
+            faults_injected=sum(self._faults_by_kind.values()),
+            faults_by_kind=dict(sorted(self._faults_by_kind.items())),
             updates_buffer_used=channel.current_buffer_used,
             updates_peak_buffer_used=channel.peak_buffer_used,
         )
@@ -262,14 +347,76 @@ class SimVenue:
         if self._feed_running:
             raise trio.BusyResourceError("SimVenue.run is already running")
         self._feed_running = True
+        self._elapsed()  # the schedule's 0 s is the first step at the latest
         wanted = frozenset(symbols)
         try:
             task_status.started()
+            await self._connect("market data")
             while True:
+                now = self._elapsed()
+                for restart in self._timeline.due(FaultKind.VENUE_RESTART, now):
+                    self._restart(restart)
+                if self._down_until > now:
+                    raise TransportError("market data connection lost: the venue restarted (simulated)")
+                if self._timeline.due(FaultKind.MD_DISCONNECT, now):
+                    self._count(FaultKind.MD_DISCONNECT)
+                    logger.info("injected market data disconnect")
+                    raise TransportError("market data connection lost (simulated)")
                 await self._step(wanted, emit)
                 await self._clock.sleep(self._tick_interval)
         finally:
             self._feed_running = False
+
+    async def _connect(self, what: str) -> None:
+        """Connect a stream: wait out a restart; fail authentication if an ``auth_failure`` says so."""
+        wait = self._down_until - self._elapsed()
+        if wait > 0.0:
+            await self._clock.sleep(wait)
+        fault = self._take(FaultKind.AUTH_FAILURE)
+        if fault is not None:
+            self._count(fault.kind)
+            logger.info("injected auth failure connecting %s", what)
+            await self._clock.sleep(_HANDSHAKE_SECONDS)  # the failure comes after the handshake
+            raise VenueRejected(f"{what}: authentication failed (simulated)", status_code=401)
+
+    def _once(self, event: FaultEvent | None) -> FaultEvent | None:
+        """Count an episode the first time it takes effect; return it."""
+        if event is not None and id(event) not in self._seen:
+            self._seen[id(event)] = event  # keep it alive: ids of dead objects are reused
+            self._count(event.kind)
+        return event
+
+    def _restart(self, event: FaultEvent) -> None:
+        """Take the venue down for ``downtime``; cancel open orders or change the account."""
+        self._count(event.kind)
+        now_ns = self._clock.now_ns()
+        self._down_until = self._elapsed() + event.number("downtime")
+        if event.params.get("new_account"):
+            self._account_seq += 1
+            self._engine = MatchingEngine(
+                starting_cash=self._starting_cash,
+                rng=random.Random(self._fault_rng.getrandbits(64)),
+                fee_per_share=self._engine.fee_per_share,
+                symbols=self._market.symbols,
+            )
+            logger.info("injected venue restart with a new account %s", self.account_id)
+        elif event.params.get("cancel_open_orders"):
+            canceled = self._engine.cancel_all(now_ns=now_ns)
+            self._updates_discarded += sum(len(events) for _, _, events in canceled)  # streams are down
+            logger.info("injected venue restart: %d open orders canceled", len(canceled))
+        else:
+            logger.info("injected venue restart: open orders kept")
+        if self._updates_scope is not None:
+            self._updates_scope.cancel()
+
+    @property
+    def account_id(self) -> str:
+        """The venue's id of the account (another one after a restart with a new account)."""
+        return f"sim-account-{self._account_seq}"
+
+    def _down(self, what: str) -> None:
+        if self._down_until > self._elapsed():
+            raise TransportError(f"connection refused: the venue is restarting (simulated; {what})")
 
     async def _step(self, wanted: frozenset[str], emit: Emit) -> None:
         now_ns = self._clock.now_ns()
@@ -278,29 +425,69 @@ class SimVenue:
         engine = self._engine
         events: list[EngineEvent] = []
         batch: list[Message] = []
-        drop = self._faults.drop_tick
+        gap = self._timeline.has(FaultKind.MD_GAP) or self._standing.has(FaultKind.MD_GAP)
+        now = self._elapsed()
+        thin = self._once(self._timeline.active(FaultKind.PARTIAL_FILL, now))
+        liquidity = thin.number("liquidity") if thin is not None else 1.0
+        stalled = self._once(self._timeline.active(FaultKind.MD_STALL, now)) is not None
         for message in messages:
             if isinstance(message, QuoteReceived):
+                bid_size, ask_size = message.bid_size, message.ask_size
+                if thin is not None:  # the venue shows the quote, but lets only a part be taken
+                    bid_size, ask_size = _thin(bid_size, liquidity), _thin(ask_size, liquidity)
                 events += engine.on_quote(
                     message.symbol,
                     message.bid_price,
-                    message.bid_size,
+                    bid_size,
                     message.ask_price,
-                    message.ask_size,
+                    ask_size,
                     now_ns=now_ns,
                 )
             else:
                 events += engine.on_trade(message.symbol, message.price, message.size, now_ns=now_ns)
             if message.symbol not in wanted:
                 continue
-            if drop and self._fault_rng.random() < drop:
+            if stalled:
                 self._dropped += 1
                 continue
+            if gap and self._take(FaultKind.MD_GAP) is not None:
+                self._dropped += 1
+                self._count(FaultKind.MD_GAP)
+                continue
             batch.append(message)
+            if isinstance(message, TradeReceived):
+                self._last_trades[message.symbol] = message
+        if batch and self._timeline.has(FaultKind.BAD_DATA):
+            while (bad := self._timeline.take(FaultKind.BAD_DATA, now)) is not None:
+                self._count(bad.kind)
+                batch.append(self._bad_item(bad, batch[self._fault_rng.randrange(len(batch))]))
         if batch:
             self._emitted += len(batch)
             await emit(batch)
         await self._publish(events)
+
+    def _bad_item(self, event: FaultEvent, like: Message) -> Message:
+        """Make one bad market-data item of the event's ``variant`` after ``like`` (feed only)."""
+        variant = event.params.get("variant", "overflow_price")
+        symbol = like.symbol if isinstance(like, QuoteReceived | TradeReceived) else self._market.symbols[0]
+        quote = self._market.last_quote(symbol)
+        assert quote is not None  # a step has run
+        ts = quote.ts_event
+        if variant == "overflow_price":
+            return TradeReceived(symbol=symbol, price=1e308, size=1.0, trade_id=0, ts_event=ts, ts_init=ts)
+        if variant == "crossed_quote":
+            return attrs.evolve(quote, bid_price=quote.ask_price * 1.01)
+        if variant == "one_sided_quote":
+            return attrs.evolve(quote, bid_price=0.0, bid_size=0.0)
+        if variant == "duplicate_trade_id":
+            last = self._last_trades.get(symbol)
+            if last is not None:
+                return last
+            return TradeReceived(
+                symbol=symbol, price=quote.ask_price, size=1.0, trade_id=0, ts_event=ts, ts_init=ts
+            )
+        shift = -_YEARS_NS if variant == "timestamp_past" else _YEARS_NS
+        return attrs.evolve(quote, ts_event=ts + shift)
 
     # ---------------------------------------------------------------- Broker
 
@@ -328,10 +515,40 @@ class SimVenue:
         self._listening = True
         try:
             task_status.started()
-            async for batch in self._receive:
-                await emit(batch)
+            await self._connect("trade updates")
+            with trio.CancelScope() as scope:
+                self._updates_scope = scope
+                await self._deliver_updates(emit)
+            if scope.cancelled_caught:
+                raise TransportError("trade updates connection lost: the venue restarted (simulated)")
         finally:
             self._listening = False
+            self._updates_scope = None
+
+    async def _deliver_updates(self, emit: Emit) -> None:
+        held: tuple[Message, ...] | None = None  # a batch an update_reorder holds back
+        while True:
+            if held is None:
+                batch = await self._receive.receive()
+            else:
+                later: tuple[Message, ...] | None = None
+                with trio.move_on_after(_REORDER_WINDOW):
+                    later = await self._receive.receive()
+                if later is not None:
+                    await emit(later)  # the later one first
+                await emit(held)
+                held = None
+                continue
+            now = self._elapsed()
+            delay = self._once(self._timeline.active(FaultKind.UPDATE_DELAY, now))
+            if delay is not None:
+                await self._clock.sleep(delay.number("delay"))
+            if self._once(self._timeline.active(FaultKind.UPDATE_REORDER, now)) is not None:
+                held = batch
+                continue
+            await emit(batch)
+            if self._once(self._timeline.active(FaultKind.UPDATE_DUPLICATE, now)) is not None:
+                await emit(batch)
 
     async def _publish(self, events: list[EngineEvent]) -> None:
         if not events:
@@ -392,21 +609,6 @@ class SimVenue:
             ts_init=now_ns,
         )
 
-    def _draw_submit_fault(self) -> str | None:
-        faults = self._faults
-        if not (faults.submit_unavailable or faults.submit_rate_limited or faults.submit_timeout):
-            return None
-        draw = self._fault_rng.random()
-        if draw < faults.submit_unavailable:
-            return "unavailable"
-        draw -= faults.submit_unavailable
-        if draw < faults.submit_rate_limited:
-            return "rate_limited"
-        draw -= faults.submit_rate_limited
-        if draw < faults.submit_timeout:
-            return "timeout"
-        return None
-
     async def submit_order(self, order: OrderSubmitted) -> VenueOrder:
         """Send ``order`` to the engine under its ``client_order_id``; return the venue's order.
 
@@ -422,15 +624,11 @@ class SimVenue:
             TransportError: injected timeout; the engine **did** accept the order.
         """
         await trio.lowlevel.checkpoint()
-        fault = self._draw_submit_fault()
-        if fault == "unavailable":
-            self._faults_injected += 1
-            logger.info("injected 503 for submit of %s", order.client_order_id)
-            raise VenueUnavailable("service unavailable (simulated 503)", status_code=503)
-        if fault == "rate_limited":
-            self._faults_injected += 1
-            logger.info("injected 429 for submit of %s", order.client_order_id)
-            raise RateLimited("too many requests (simulated 429)", retry_after=self._faults.retry_after)
+        self._down(f"submit of {order.client_order_id}")
+        fault = self._take(_SUBMIT_KINDS, scope="submit")
+        lost_reply = fault is not None and fault.kind is FaultKind.AMBIGUOUS_TIMEOUT
+        if fault is not None and not lost_reply:
+            self._raise_request_fault(fault, f"submit of {order.client_order_id}")
         try:
             accepted, events = self._engine.submit(
                 symbol=order.symbol,
@@ -446,20 +644,39 @@ class SimVenue:
         except EngineRejected as exc:
             raise VenueRejected(exc.message, status_code=exc.status_code, code=exc.code) from exc
         await self._publish(events)
-        if self._faults.submit_delay and self._fault_rng.random() < self._faults.submit_delay:
-            self._faults_injected += 1
-            await self._clock.sleep(self._faults.submit_delay_seconds)
-        if fault == "timeout":
-            self._faults_injected += 1
+        await self._slow_reply("submit")
+        if lost_reply:
+            assert fault is not None
+            self._count(fault.kind)
             logger.info("injected timeout after accepting %s", order.client_order_id)
             raise TransportError("timed out waiting for the reply (simulated; the venue accepted the order)")
         return _venue_order(accepted)
 
-    def _draw_request_fault(self, what: str) -> None:
-        if self._faults.request_unavailable and self._fault_rng.random() < self._faults.request_unavailable:
-            self._faults_injected += 1
-            logger.info("injected 503 for %s", what)
-            raise VenueUnavailable(f"service unavailable (simulated 503 for {what})", status_code=503)
+    def _raise_request_fault(self, fault: FaultEvent, what: str) -> None:
+        """Raise what ``fault`` (a 503, a 429 or a timeout before the venue) makes of a request."""
+        self._count(fault.kind)
+        logger.info("injected %s for %s", fault.kind.value, what)
+        if fault.kind is FaultKind.RATE_LIMIT_STORM:
+            raise RateLimited("too many requests (simulated 429)", retry_after=fault.number("retry_after"))
+        if fault.kind is FaultKind.SERVER_ERROR_BURST:
+            status = int(fault.number("status"))
+            raise VenueUnavailable(f"service unavailable (simulated {status} for {what})", status_code=status)
+        raise TransportError(f"timed out (simulated; the venue never saw the {what})")
+
+    async def _slow_reply(self, scope: str) -> None:
+        fault = self._take(FaultKind.SLOW_REPLY, scope=scope)
+        if fault is not None:
+            self._count(fault.kind)
+            await self._clock.sleep(fault.number("delay"))
+
+    def _draw_request_fault(self, what: str, *, standing: bool = True) -> None:
+        self._down(what)
+        if standing:
+            fault = self._take(_OTHER_KINDS, scope="other")
+        else:  # SimFaults never touched lists and the account; a schedule does
+            fault = self._timeline.take(_OTHER_KINDS, self._elapsed(), scope="other")
+        if fault is not None:
+            self._raise_request_fault(fault, what)
 
     async def cancel_order(self, venue_order_id: str) -> None:
         """Cancel an open order; the ``order.canceled`` update goes to :meth:`run_updates`.
@@ -497,11 +714,13 @@ class SimVenue:
     async def list_open_orders(self) -> list[VenueOrder]:
         """Return every open order, oldest first."""
         await trio.lowlevel.checkpoint()
+        self._draw_request_fault("list of open orders", standing=False)
         return [_venue_order(order) for order in self._engine.open_orders()]
 
     async def list_positions(self) -> list[VenuePosition]:
         """Return the open positions, sorted by symbol."""
         await trio.lowlevel.checkpoint()
+        self._draw_request_fault("list of positions", standing=False)
         return [
             VenuePosition(
                 symbol=position.symbol, quantity=position.qty, avg_entry_price=position.avg_entry_price
@@ -510,7 +729,13 @@ class SimVenue:
         ]
 
     async def get_account(self) -> AccountSnapshot:
-        """Return cash, buying power and equity at the current marks."""
+        """Return cash, buying power and equity at the current marks, and the account's id."""
         await trio.lowlevel.checkpoint()
+        self._draw_request_fault("account", standing=False)
         account = self._engine.account()
-        return AccountSnapshot(cash=account.cash, buying_power=account.buying_power, equity=account.equity)
+        return AccountSnapshot(
+            cash=account.cash,
+            buying_power=account.buying_power,
+            equity=account.equity,
+            account_id=self.account_id,
+        )
