@@ -17,8 +17,17 @@ from ._schedule import FaultEvent, FaultSchedule
 
 __all__ = ["PROFILES_DIR", "FaultProfile", "FaultRate"]
 
-#: Where the shipped profiles live (``none``, ``default``, ``harsh``): ``specs/faults/`` of the checkout
-PROFILES_DIR: Final = Path(__file__).resolve().parents[2] / "specs" / "faults"
+
+def _profiles_dir() -> Path:
+    # a wheel carries specs/faults/ as pyrt/faults/profiles/ (pyproject's force-include); a
+    # checkout (an editable install) reads them where they live
+    packaged = Path(__file__).resolve().parent / "profiles"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "specs" / "faults"
+
+
+#: Where the shipped profiles live (``none``, ``default``, ``harsh``): ``specs/faults/`` of the
+#: checkout, or its copy inside an installed wheel.
+PROFILES_DIR: Final = _profiles_dir()
 SECONDS_PER_HOUR: Final = 3600.0
 
 
