@@ -40,7 +40,8 @@ class MarketDataActor:
     Each frame the feed delivers is screened (:class:`~pyrt.marketdata.screen.MarketDataScreen`: refused
     items are counted and logged, never published) and what passes is published as one batch.
     Bars close on the run's clock (``pyrt.marketdata.bars`` documents the policy) and are published before
-    the trades of the frame that closed them. The screen outlives a restart of the actor, so its
+    the trades of the frame that closed them; none is closed by time at or after the run's end
+    (``ctx.deadline``). The screen outlives a restart of the actor, so its
     counters, duplicate memory and reference prices do too.
 
     Args:
@@ -109,6 +110,8 @@ class MarketDataActor:
         while True:
             now = ctx.clock.now_ns()
             await ctx.clock.sleep((width - now % width) / 1e9)
+            if ctx.deadline.passed():
+                return  # the run is over: a bar closing at its end must not race the shutdown
             closed = bars.on_time(ctx.clock.now_ns())
             if closed:
                 await ctx.bus.publish_batch(closed)

@@ -48,7 +48,7 @@ from ..risk.limits import RiskLimits
 from ..risk.portfolio import Portfolio, PositionView
 from ..runtime.actor import Actor, ActorContext
 from ..runtime.bus import BlockingEdge, Bus, find_blocking_cycle
-from ..runtime.clock import Clock
+from ..runtime.clock import Clock, RunDeadline
 from ..runtime.journal import JournalWriter
 from ..runtime.supervisor import ChildSpec, RestartStrategy, Supervisor
 from ..strategy import Strategy, load_strategy
@@ -175,6 +175,20 @@ class TradingTree:
     actor, mid-run, when there is no start-up to send anything at; and a snapshot read with no
     ``await`` cannot interleave with the fills that change it.
 
+    **A run ends at its deadline, and nothing periodic publishes from it on** (issue 10). A run
+    of ``duration`` covers ``[start, start + duration)`` on trio's clock; the end is kept in
+    ``ctx.deadline`` (a :class:`~pyrt.runtime.clock.RunDeadline`, set before any actor starts).
+    Timers on whole seconds fall on that end exactly, and trio breaks a tie between two wake-ups
+    due at one instant by the address of their cancel scopes, which follows garbage collection
+    and ``PYTHONHASHSEED``, not the seed. So rather than race the cancellation, every periodic
+    task of the tree checks the deadline after it sleeps and publishes nothing once it has
+    passed: the supervisor's heartbeats, the market-data actor's bar closes on time, the
+    reconciler's rounds, the watchdog and the status reports. The same holds once the run ends
+    by ``stop`` (the deadline moves to that instant), and through the shutdown, which takes
+    virtual time as the actors stop one by one. The same seed then gives the same journal, byte
+    for byte, across processes. Choosing an end no timer can share instead would not hold: any
+    instant can be some timer's.
+
     Args:
         config: the run's configuration.
         feed: the venue's market data.
@@ -207,7 +221,8 @@ class TradingTree:
         self.config = config
         self.clock = clock
         self.bus = Bus()
-        self.ctx = ActorContext(bus=self.bus, clock=clock, rng=rng)
+        self.deadline = RunDeadline()
+        self.ctx = ActorContext(bus=self.bus, clock=clock, rng=rng, deadline=self.deadline)
         self.journal = journal
         timeframe = bar_timeframe(config.signal.bar_interval_secs)
         if strategy_factory is None:
@@ -269,6 +284,7 @@ class TradingTree:
             max_seconds=10.0,
             clock=clock,
             events=self.bus.publish,
+            deadline=self.deadline,
         )
         self._started_at: float | None = None
         self._stalled: dict[str, float] = {}
@@ -355,12 +371,14 @@ class TradingTree:
             pyrt.errors.SupervisionError: an actor crashed more often than the restart intensity.
         """
         self.status()  # the clock's origin for elapsed time and rates
+        if duration is not None:
+            self.deadline.end_at(trio.current_time() + duration)  # before any timer starts
         try:
             async with trio.open_nursery() as nursery:
                 if on_status is not None:
                     nursery.start_soon(self._report, on_status, status_interval)
                 nursery.start_soon(self._watch)
-                with trio.move_on_after(duration if duration is not None else float("inf")) as scope:
+                with trio.move_on_at(self.deadline.at) as scope:
                     if stop is not None:
                         nursery.start_soon(self._cancel_on, stop, scope)
                     await nursery.start(self._supervise)
@@ -368,6 +386,7 @@ class TradingTree:
                         nursery.start_soon(self._forward_commands, commands)
                     task_status.started()
                     await trio.sleep_forever()
+                self.deadline.end_at(trio.current_time())  # stopped early: the run ends now
                 nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
@@ -405,6 +424,8 @@ class TradingTree:
         # (when it starts, then at most every STALL_LOG_INTERVAL s), counted and shown
         while True:
             await self.clock.sleep(WATCH_INTERVAL)
+            if self.deadline.passed():
+                return  # the run is over: the shutdown is not a stall
             self.check_stalls()
 
     def check_stalls(self, threshold: float = STALL_THRESHOLD) -> dict[str, float]:
@@ -431,4 +452,6 @@ class TradingTree:
     async def _report(self, on_status: Callable[[RunStatus], None], interval: float) -> None:
         while True:
             await self.clock.sleep(interval)
+            if self.deadline.passed():
+                return  # the run is over: the summary has the last status
             on_status(self.status())

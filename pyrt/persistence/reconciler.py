@@ -33,6 +33,7 @@ class ReconcilerActor:
     both. It halts rather than reduces: with an account we no longer understand, a "reducing"
     order is judged against a position that may be wrong, and could open one. A venue that
     cannot be read this round is logged and tried again next round. It subscribes to nothing.
+    No round starts at or after the run's end (``ctx.deadline``).
 
     Args:
         broker: the venue.
@@ -70,6 +71,8 @@ class ReconcilerActor:
         while True:
             await self.reconcile_once(ctx)
             await ctx.clock.sleep(self._interval)
+            if ctx.deadline.passed():
+                await trio.sleep_forever()  # the run is over: no round races the shutdown
 
     async def reconcile_once(self, ctx: ActorContext) -> str | None:
         """Run one round; return the halt reason it published, or None."""

@@ -5,8 +5,8 @@ the :class:`Bus`; time comes only from a :class:`Clock`; every message can be jo
 
 - ``actor``: :class:`Actor` (a name and a ``run``) and the :class:`ActorContext` it runs with.
 - ``bus``: topics, subscriptions and their :class:`Policy` (block, conflate, feedback).
-- ``clock``: :class:`WallClock` and :class:`VirtualClock`, and :func:`make_rng`, the seeded
-  random source.
+- ``clock``: :class:`WallClock` and :class:`VirtualClock`, :func:`make_rng`, the seeded
+  random source, and :class:`RunDeadline`, the instant a run ends.
 - ``supervisor``: the OTP-style :class:`Supervisor`, its :class:`ChildSpec` and the
   :class:`Restart` / :class:`RestartStrategy` policies.
 - ``journal``: the append-only message log (:class:`JournalWriter`, :class:`JournalReader`).
@@ -26,6 +26,7 @@ from .bus import (
 from .clock import (
     NS_PER_SECOND as NS_PER_SECOND,
     Clock as Clock,
+    RunDeadline as RunDeadline,
     VirtualClock as VirtualClock,
     WallClock as WallClock,
     make_rng as make_rng,
@@ -61,6 +62,7 @@ __all__ = [
     "RecordKind",
     "Restart",
     "RestartStrategy",
+    "RunDeadline",
     "Subscription",
     "SubscriptionStatistics",
     "Supervisor",

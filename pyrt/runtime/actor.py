@@ -17,17 +17,19 @@ import attrs
 import trio
 
 from .bus import Bus
-from .clock import Clock
+from .clock import Clock, RunDeadline
 
 
 @final
 @attrs.frozen(kw_only=True)
 class ActorContext:
-    """What an actor sees of the world: the bus, the clock and the run's random source."""
+    """What an actor sees of the world: the bus, the clock, the run's random source and its end."""
 
     bus: Bus
     clock: Clock
     rng: random.Random
+    deadline: RunDeadline = attrs.Factory(RunDeadline)
+    """When the run ends; a periodic task publishes nothing once it has :meth:`~RunDeadline.passed`."""
 
 
 class Actor(Protocol):

@@ -9,15 +9,18 @@ seconds. Randomness comes from one ``random.Random(seed)`` per run (:func:`make_
 
 from __future__ import annotations
 
+import math
 import random
 import time
-from typing import Final, Protocol, runtime_checkable
+from typing import Final, Protocol, final, runtime_checkable
 
+import attrs
 import trio
 import trio._core._run as _trio_run  # private: see seed_trio_scheduler
 
 __all__ = [
     "Clock",
+    "RunDeadline",
     "VirtualClock",
     "WallClock",
     "make_rng",
@@ -97,6 +100,32 @@ class VirtualClock:
 
     def __repr__(self) -> str:
         return f"VirtualClock(start_ns={self._start_ns})"
+
+
+@final
+@attrs.define(eq=False)
+class RunDeadline:
+    """The instant a run ends, on trio's clock: periodic publishers publish only before it.
+
+    A run covers the half-open span ``[start, end)``. A timer due at ``end`` itself wakes at the
+    same virtual instant as the cancellation that ends the run, and trio orders two wake-ups due
+    at one instant by the addresses of their cancel scopes, which follow garbage collection and
+    ``PYTHONHASHSEED``, not the seed (issue 10). So a periodic task (heartbeats, bar closes on
+    time, the watchdog, status reports, reconcile rounds) calls :meth:`passed` after each sleep
+    and, once it is true, publishes nothing more: the journal then ends the same whichever of the
+    two runs first. It starts at infinity (a run with no end yet) and only ever moves earlier.
+    """
+
+    at: float = math.inf
+    """Seconds on trio's clock (:func:`trio.current_time`) at which the run ends."""
+
+    def end_at(self, when: float) -> None:
+        """Make the run end at ``when`` (trio time), unless it ends earlier already."""
+        self.at = min(self.at, when)
+
+    def passed(self) -> bool:
+        """Return whether the run has reached its end (now is at or after it)."""
+        return trio.current_time() >= self.at
 
 
 def make_rng(seed: int) -> random.Random:

@@ -41,6 +41,7 @@ import trio
 from pyrt._validators import finite_positive
 from pyrt.errors import SupervisionError
 from pyrt.messages import Heartbeat, SupervisorEvent, SupervisorEventKind
+from pyrt.runtime.clock import RunDeadline
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -213,6 +214,8 @@ class Supervisor:
             :class:`~pyrt.messages.Heartbeat` (for example ``bus.publish``).
         heartbeat_interval: seconds between heartbeats for each running child, or ``None`` for
             none. Heartbeats are only sent when ``events`` is given.
+        deadline: the run's end; no heartbeat is sent at or after it (a heartbeat due at the very
+            instant the run ends would otherwise race its cancellation). Default: no end.
 
     Raises:
         ValueError: for duplicate child names or out-of-range limits.
@@ -221,6 +224,7 @@ class Supervisor:
     __slots__ = (
         "_changed",
         "_clock",
+        "_deadline",
         "_events",
         "_heartbeat_interval",
         "_max_restarts",
@@ -243,6 +247,7 @@ class Supervisor:
         clock: Clock,
         events: Callable[[Message], Awaitable[None]] | None = None,
         heartbeat_interval: float | None = 1.0,
+        deadline: RunDeadline | None = None,
     ) -> None:
         problems = []
         if not name:
@@ -271,6 +276,7 @@ class Supervisor:
         self._clock = clock
         self._events = events
         self._heartbeat_interval = heartbeat_interval
+        self._deadline = deadline if deadline is not None else RunDeadline()
         self._slots = [_Slot(spec=spec) for spec in children]
         self._window: collections.deque[float] = collections.deque()
         self._changed = trio.Event()
@@ -551,10 +557,12 @@ class Supervisor:
 
     async def _send_heartbeats(self, interval: float) -> None:
         assert self._events is not None
-        deadline = trio.current_time()
+        due = trio.current_time()
         while True:
-            deadline += interval  # drift-free: a slow event sink does not stretch the period
-            await self._clock.sleep(max(0.0, deadline - trio.current_time()))
+            due += interval  # drift-free: a slow event sink does not stretch the period
+            await self._clock.sleep(max(0.0, due - trio.current_time()))
+            if self._deadline.passed():
+                return  # the run is over: a beat due at its end must not race the shutdown
             for slot in self._slots:
                 incarnation = slot.current
                 if incarnation is None:

@@ -1,9 +1,17 @@
 from __future__ import annotations
 
-import pytest
+from collections.abc import Sequence
 
+import pytest
+import trio
+import trio.testing
+
+from pyrt.marketdata.actor import MarketDataActor
 from pyrt.marketdata.bars import BarAggregator, parse_timeframe
-from pyrt.messages import TradeReceived
+from pyrt.messages import BarReceived, Message, TradeReceived
+from pyrt.runtime.actor import ActorContext
+from pyrt.testing import DEFAULT_START_NS, virtual_context
+from pyrt.venues import Emit
 from tests.datafiles import DATA
 
 S = 1_000_000_000
@@ -230,3 +238,46 @@ def test_M11_resampler_refuses_a_bar_whose_sums_would_overflow() -> None:
     (five,) = resampler.on_time(5 * 60 * S)
 
     assert (five.volume, five.vwap, resampler.overflows) == (10.0, 100.0, 1)
+
+
+class ScriptedFeed:
+    """Emits one AAPL trade at each of ``at`` (seconds after the start), then stays connected."""
+
+    def __init__(self, ctx: ActorContext, at: Sequence[float]) -> None:
+        self._ctx = ctx
+        self._at = at
+
+    async def run(
+        self,
+        symbols: Sequence[str],
+        emit: Emit,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        clock = self._ctx.clock
+        task_status.started()
+        for t in self._at:
+            await clock.sleep((DEFAULT_START_NS + round(t * S) - clock.now_ns()) / S)
+            now = clock.now_ns()
+            await emit([TradeReceived(symbol="AAPL", price=100.0, size=1.0, ts_event=now, ts_init=now)])
+        await trio.sleep_forever()
+
+
+async def test_bar_closing_on_time_at_the_run_deadline_is_not_published(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    ctx = virtual_context()
+    ctx.clock.now_ns()  # the clock's origin: now is DEFAULT_START_NS
+    ctx.deadline.end_at(trio.current_time() + 1.0)  # where the second bar closes
+    actor = MarketDataActor(ScriptedFeed(ctx, [0.1, 0.6]), ["AAPL"], timeframes=["500ms"])
+    bars: list[Message] = []
+
+    async with trio.open_nursery() as nursery:
+        with ctx.bus.subscribe(BarReceived, name="bars") as sub:
+            await nursery.start(actor.run, ctx)
+            with trio.move_on_after(2.0):  # virtual time (autojump_clock): well past the deadline
+                async for batch in sub:
+                    bars.extend(batch)
+        nursery.cancel_scope.cancel()
+
+    assert [(m.ts_event - DEFAULT_START_NS, m.ts_init - DEFAULT_START_NS) for m in bars] == [(0, S // 2)]

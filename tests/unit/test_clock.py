@@ -5,7 +5,7 @@ import random
 import trio
 import trio.testing
 
-from pyrt.runtime.clock import VirtualClock, WallClock, make_rng, seed_trio_scheduler
+from pyrt.runtime.clock import RunDeadline, VirtualClock, WallClock, make_rng, seed_trio_scheduler
 
 
 def test_trio_scheduler_rng_is_where_seed_trio_scheduler_expects_it() -> None:
@@ -68,3 +68,23 @@ async def test_wall_clock_reads_epoch_nanoseconds_and_trio_monotonic(
 
 def test_make_rng_is_seeded() -> None:
     assert make_rng(3).random() == make_rng(3).random()
+
+
+async def test_run_deadline_passes_at_its_instant_and_only_moves_earlier(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    deadline = RunDeadline()
+    start = trio.current_time()
+
+    never = deadline.passed()
+    deadline.end_at(start + 2.0)
+    deadline.end_at(start + 5.0)  # later: ignored
+    await trio.sleep(1.0)
+    before = deadline.passed()
+    await trio.sleep(1.0)
+    at = deadline.passed()
+
+    assert not never
+    assert deadline.at == start + 2.0
+    assert not before
+    assert at  # the end instant itself belongs to no one: [start, end)

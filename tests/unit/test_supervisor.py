@@ -9,7 +9,7 @@ import trio.testing
 
 from pyrt.errors import SupervisionError
 from pyrt.messages import Heartbeat, Message, SupervisorEvent, SupervisorEventKind as Kind
-from pyrt.runtime.clock import VirtualClock
+from pyrt.runtime.clock import RunDeadline, VirtualClock
 from pyrt.runtime.supervisor import (
     ChildSpec,
     ChildStatistics,
@@ -85,6 +85,7 @@ def make_supervisor(
     clock: VirtualClock | None = None,
     events: Callable[[Message], Awaitable[None]] | None = None,
     heartbeat_interval: float | None = None,
+    deadline: RunDeadline | None = None,
 ) -> Supervisor:
     return Supervisor(
         "root",
@@ -95,6 +96,7 @@ def make_supervisor(
         clock=clock or VirtualClock(START_NS),
         events=events,
         heartbeat_interval=heartbeat_interval,
+        deadline=deadline,
     )
 
 
@@ -483,6 +485,29 @@ async def test_heartbeats_count_per_incarnation_for_running_children(
         ("b", 3, 4),
     ]
     assert all(h.ts_event == h.ts_init for h in heartbeats)
+
+
+async def test_heartbeat_due_at_the_run_deadline_or_after_is_not_sent(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    log: list[tuple[str, str]] = []
+    (a,) = probes(log, "a")
+    heartbeats: list[Heartbeat] = []
+
+    async def collect(msg: Message) -> None:
+        if isinstance(msg, Heartbeat):
+            heartbeats.append(msg)
+
+    deadline = RunDeadline()
+    deadline.end_at(trio.current_time() + 3.0)  # on a beat: the tie issue 10 found at a run's end
+    sup = make_supervisor([a.spec()], events=collect, heartbeat_interval=1.0, deadline=deadline)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sup.run)
+        await trio.sleep(5.5)  # virtual time (autojump_clock): past the deadline, still running
+        nursery.cancel_scope.cancel()
+
+    assert [(h.sequence, (h.ts_event - START_NS) // 1_000_000_000) for h in heartbeats] == [(0, 1), (1, 2)]
 
 
 async def test_base_exception_from_child_is_not_intercepted(autojump_clock: trio.testing.MockClock) -> None:
