@@ -420,7 +420,7 @@ class TradingTree:
                     seconds,
                     self.stalls,
                 )
-        for name in set(self._stall_logged) - current.keys():
+        for name in [name for name in self._stall_logged if name not in current]:
             del self._stall_logged[name]
         self._stalled = current
         return current
