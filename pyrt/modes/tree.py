@@ -222,7 +222,9 @@ class TradingTree:
             RiskLimits.from_config(risk, allowed_symbols=config.symbols, allow_short=probe.allow_short),
             self.portfolio,
         )
-        self.recorder = RecorderActor(journal, sync_interval=None if virtual_time else 1.0)
+        self.recorder = RecorderActor(
+            journal, sync_interval=None if virtual_time else 1.0, flush_each_batch=not virtual_time
+        )
         self.execution = ExecutionActor(
             broker,
             max_retries=config.execution.max_retries,
