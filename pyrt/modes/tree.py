@@ -223,7 +223,10 @@ class TradingTree:
             self.portfolio,
         )
         self.recorder = RecorderActor(
-            journal, sync_interval=None if virtual_time else 1.0, flush_each_batch=not virtual_time
+            journal,
+            sync_interval=None if virtual_time else 1.0,
+            flush_each_batch=not virtual_time,
+            tap=virtual_time,
         )
         self.execution = ExecutionActor(
             broker,
