@@ -79,6 +79,9 @@ def make_converter() -> cattrs.Converter:
 
 
 CONVERTER: Final = make_converter()
+# the tagged union's own hook, looked up once: CONVERTER.unstructure(msg, Message) dispatches on
+# every call, and encode runs once per journaled message (issue 10)
+_UNSTRUCTURE_MESSAGE: Final = CONVERTER.get_unstructure_hook(Message)
 
 
 def _format_exception(exc: BaseException, type_: type | None) -> str:
@@ -121,7 +124,7 @@ def from_dict(data: object, *, source: str = "") -> Message:
 
 def encode(msg: Message) -> bytes:
     """Encode one message as JSON bytes (with ``topic``)."""
-    return orjson.dumps(CONVERTER.unstructure(msg, Message))
+    return orjson.dumps(_UNSTRUCTURE_MESSAGE(msg))
 
 
 def decode(payload: bytes | str, *, source: str = "") -> Message:

@@ -240,7 +240,12 @@ class TradingTree:
             RiskLimits.from_config(risk, allowed_symbols=config.symbols, allow_short=probe.allow_short),
             self.portfolio,
         )
-        self.recorder = RecorderActor(journal, sync_interval=None if virtual_time else 1.0)
+        self.recorder = RecorderActor(
+            journal,
+            sync_interval=None if virtual_time else 1.0,
+            flush_each_batch=not virtual_time,
+            tap=virtual_time,
+        )
         self.execution = ExecutionActor(
             broker,
             max_retries=config.execution.max_retries,
@@ -372,7 +377,7 @@ class TradingTree:
         """
         self.status()  # the clock's origin for elapsed time and rates
         if duration is not None:
-            self.deadline.end_at(trio.current_time() + duration)  # before any timer starts
+            self.deadline.end_after(duration)  # before any timer starts
         try:
             async with trio.open_nursery() as nursery:
                 if on_status is not None:
@@ -386,7 +391,7 @@ class TradingTree:
                         nursery.start_soon(self._forward_commands, commands)
                     task_status.started()
                     await trio.sleep_forever()
-                self.deadline.end_at(trio.current_time())  # stopped early: the run ends now
+                self.deadline.end_now()  # stopped early: the run ends now
                 nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
@@ -444,7 +449,7 @@ class TradingTree:
                     seconds,
                     self.stalls,
                 )
-        for name in set(self._stall_logged) - current.keys():
+        for name in [name for name in self._stall_logged if name not in current]:
             del self._stall_logged[name]
         self._stalled = current
         return current

@@ -447,7 +447,7 @@ class RiskEngine:
             now_ns = last
         self._now_ns = now_ns
         if self._unstamped:
-            for symbol in self._unstamped:
+            for symbol in sorted(self._unstamped):
                 self._mark_ns[symbol] = now_ns
             self._unstamped.clear()
         end = self._session_end_ns
@@ -971,7 +971,7 @@ class RiskEngine:
         else:
             self._mark_ns[symbol] = now
         if self._unpriced:
-            for client_order_id in [c for c in self._unpriced if self._open[c].symbol == symbol]:
+            for client_order_id in sorted(c for c in self._unpriced if self._open[c].symbol == symbol):
                 self._unpriced.discard(client_order_id)
                 self._price(self._open[client_order_id], price)
         book = self._books.get(symbol)

@@ -123,6 +123,14 @@ class RunDeadline:
         """Make the run end at ``when`` (trio time), unless it ends earlier already."""
         self.at = min(self.at, when)
 
+    def end_after(self, seconds: float) -> None:
+        """Make the run end ``seconds`` from now on trio's clock (unless it ends earlier)."""
+        self.end_at(trio.current_time() + seconds)
+
+    def end_now(self) -> None:
+        """Make the run end now (it was stopped early)."""
+        self.end_at(trio.current_time())
+
     def passed(self) -> bool:
         """Return whether the run has reached its end (now is at or after it)."""
         return trio.current_time() >= self.at

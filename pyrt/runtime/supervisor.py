@@ -23,8 +23,8 @@ child is a name and a start callable that accepts ``task_status=``, so a supervi
     )
     await root.run()
 
-Time for the restart window is trio's clock (:func:`trio.current_time`), so under
-:class:`trio.testing.MockClock` the intensity rules run on virtual time.
+Time for the restart window is the clock's monotonic time (:meth:`Clock.monotonic`, trio's
+clock), so under :class:`trio.testing.MockClock` the intensity rules run on virtual time.
 """
 
 from __future__ import annotations
@@ -294,7 +294,7 @@ class Supervisor:
         return SupervisorStatistics(
             name=self.name,
             running=self._running,
-            restarts_in_window=self._restarts_in_window(trio.current_time()) if self._running else 0,
+            restarts_in_window=self._restarts_in_window(self._clock.monotonic()) if self._running else 0,
             children=tuple(
                 ChildStatistics(
                     name=slot.spec.name,
@@ -454,7 +454,7 @@ class Supervisor:
                 await self._publish(slot, SupervisorEventKind.STOPPED)
             return None
 
-        now = trio.current_time()
+        now = self._clock.monotonic()
         if self._restarts_in_window(now) >= self._max_restarts:
             slot.wanted = False
             logger.error(
@@ -557,10 +557,10 @@ class Supervisor:
 
     async def _send_heartbeats(self, interval: float) -> None:
         assert self._events is not None
-        due = trio.current_time()
+        due = self._clock.monotonic()
         while True:
             due += interval  # drift-free: a slow event sink does not stretch the period
-            await self._clock.sleep(max(0.0, due - trio.current_time()))
+            await self._clock.sleep(max(0.0, due - self._clock.monotonic()))
             if self._deadline.passed():
                 return  # the run is over: a beat due at its end must not race the shutdown
             for slot in self._slots:

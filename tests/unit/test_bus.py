@@ -321,3 +321,17 @@ async def test_conflate_and_feedback_inboxes_report_their_age_and_never_stall(
     fills.receive_nowait()
     assert quotes.statistics().inbox_age_seconds == 0.0
     assert fills.statistics().inbox_age_seconds == 0.0  # the second fill is from now
+
+
+async def test_tap_sees_every_batch_whole_in_publish_order_until_removed() -> None:
+    bus = Bus()
+    seen: list[tuple[object, ...]] = []
+    with bus.subscribe(TradeReceived, name="trades", buffer=4) as trades:
+        with bus.tap(seen.append):
+            await bus.publish_batch([trade(1), quote(1)])
+            await bus.publish(fill(2))
+        await bus.publish(trade(3))  # after the tap is gone
+
+        assert seen == [(trade(1), quote(1)), (fill(2),)]
+        assert trades.receive_nowait() == (trade(1),)  # subscribers still get their part
+        assert trades.receive_nowait() == (trade(3),)

@@ -146,3 +146,15 @@ def test_last_quote_of_unknown_symbol_raises_key_error():
     assert market.last_quote("AAPL") is None
     with pytest.raises(KeyError):
         market.last_quote("MSFT")
+
+
+@pytest.mark.parametrize(("low", "high"), [(1, 10), (1, 1), (1, 100), (1, 1000), (5, 6)])
+def test_fast_randint_draws_what_random_randint_draws(low: int, high: int):
+    from pyrt.venues.sim.market import _randint
+
+    ours, theirs = random.Random(42), random.Random(42)
+
+    drawn = [_randint(ours.getrandbits, low, high) for _ in range(2000)]
+
+    assert drawn == [theirs.randint(low, high) for _ in range(2000)]
+    assert ours.random() == theirs.random()  # and left the generator in the same state

@@ -251,7 +251,7 @@ class DataFeed:
         self._book_ts: dict[str, int] = {}
         self._trade_ids: dict[str, int] = dict.fromkeys(spec.symbols, 0)
         self._last_quote: dict[str, QuoteReceived] = {}
-        self.sessions: set[DataSession] = set()
+        self.sessions: dict[DataSession, None] = {}  # insertion-ordered, unlike a set (issue 10)
         self.active_keys: dict[str, DataSession] = {}
         self.frames_sent = 0
         self.slow_clients = 0
@@ -410,11 +410,11 @@ class DataFeed:
         self, ws: ServerWebSocket, *, use_msgpack: bool, header_credentials: tuple[str, str] | None
     ) -> None:
         session = DataSession(self, ws, use_msgpack=use_msgpack, header_credentials=header_credentials)
-        self.sessions.add(session)
+        self.sessions[session] = None
         try:
             await session.run()
         finally:
-            self.sessions.discard(session)
+            self.sessions.pop(session, None)
             if session.key is not None and self.active_keys.get(session.key) is session:
                 del self.active_keys[session.key]
 

@@ -37,7 +37,7 @@ class TradeUpdatesHub:
         self.faults = faults
         self.auth_timeout = auth_timeout
         self.output_limit = output_limit
-        self.sessions: set[TradeSession] = set()
+        self.sessions: dict[TradeSession, None] = {}  # insertion-ordered, unlike a set (issue 10)
         self.updates_sent = 0
         self.slow_clients = 0
 
@@ -60,11 +60,11 @@ class TradeUpdatesHub:
 
     async def serve_connection(self, ws: ServerWebSocket) -> None:
         session = TradeSession(self, ws)
-        self.sessions.add(session)
+        self.sessions[session] = None
         try:
             await session.run()
         finally:
-            self.sessions.discard(session)
+            self.sessions.pop(session, None)
 
 
 class TradeSession(StreamSession):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final, final
 
 import attrs
@@ -28,6 +28,18 @@ _CRYPTO_SIZE_DECIMALS: Final = 6
 
 def _is_crypto(symbol: str) -> bool:
     return "/" in symbol
+
+
+def _randint(getrandbits: Callable[[int], int], low: int, high: int) -> int:
+    # random.Random.randint(low, high) draw for draw (CPython's _randbelow_with_getrandbits), at
+    # a third of its cost: the market steps are the simulation's hot path (issue 10);
+    # tests/unit/test_sim_market.py checks that both give the same numbers
+    n = high - low + 1
+    k = n.bit_length()
+    r = getrandbits(k)
+    while r >= n:
+        r = getrandbits(k)
+    return low + r
 
 
 @attrs.define
@@ -129,24 +141,36 @@ class MarketSimulator:
         """
         out: list[QuoteReceived | TradeReceived] = []
         rng = self._rng
+        # bound methods and the uniform draw inlined (a + (b - a) * random(), as random.uniform
+        # computes it): the same draws in the same order as before, for fewer calls per symbol
+        gauss = rng.gauss
+        draw = rng.random
+        bits = rng.getrandbits
+        exp, floor, ceil = math.exp, math.floor, math.ceil
+        volatility = self._volatility
+        min_bps = self._min_spread_bps
+        bps_span = self._max_spread_bps - min_bps
+        trade_probability = self._trade_probability
         for state in self._states:
-            state.mid *= math.exp(self._volatility * rng.gauss(0.0, 1.0))
-            tick = _TICK if state.mid >= 1.0 else _SUB_PENNY_TICK
-            decimals = 2 if tick == _TICK else 4
-            state.mid = max(state.mid, 2.0 * tick)
-            half_spread = (
-                max(tick, state.mid * rng.uniform(self._min_spread_bps, self._max_spread_bps) / 1e4) / 2.0
-            )
-            bid_ticks = max(1, math.floor((state.mid - half_spread) / tick + 1e-9))
-            ask_ticks = max(bid_ticks + 1, math.ceil((state.mid + half_spread) / tick - 1e-9))
+            mid = state.mid * exp(volatility * gauss(0.0, 1.0))
+            if mid >= 1.0:
+                tick, decimals = _TICK, 2
+            else:
+                tick, decimals = _SUB_PENNY_TICK, 4
+            if mid < 2.0 * tick:
+                mid = 2.0 * tick
+            state.mid = mid
+            half_spread = max(tick, mid * (min_bps + bps_span * draw()) / 1e4) / 2.0
+            bid_ticks = max(1, floor((mid - half_spread) / tick + 1e-9))
+            ask_ticks = max(bid_ticks + 1, ceil((mid + half_spread) / tick - 1e-9))
             bid = round(bid_ticks * tick, decimals)
             ask = round(ask_ticks * tick, decimals)
             if state.crypto:
-                bid_size = round(rng.uniform(0.001, 2.0), _CRYPTO_SIZE_DECIMALS)
-                ask_size = round(rng.uniform(0.001, 2.0), _CRYPTO_SIZE_DECIMALS)
+                bid_size = round(0.001 + (2.0 - 0.001) * draw(), _CRYPTO_SIZE_DECIMALS)
+                ask_size = round(0.001 + (2.0 - 0.001) * draw(), _CRYPTO_SIZE_DECIMALS)
             else:
-                bid_size = float(rng.randint(1, 10) * 100)
-                ask_size = float(rng.randint(1, 10) * 100)
+                bid_size = float(_randint(bits, 1, 10) * 100)
+                ask_size = float(_randint(bits, 1, 10) * 100)
             quote = QuoteReceived(
                 symbol=state.symbol,
                 bid_price=bid,
@@ -158,15 +182,13 @@ class MarketSimulator:
             )
             state.last_quote = quote
             out.append(quote)
-            if rng.random() < self._trade_probability:
-                at_ask = rng.random() < 0.5  # a buyer lifting the ask, or a seller hitting the bid
+            if draw() < trade_probability:
+                at_ask = draw() < 0.5  # a buyer lifting the ask, or a seller hitting the bid
                 shown = ask_size if at_ask else bid_size
                 if state.crypto:
-                    size = max(
-                        round(rng.uniform(0.0, shown), _CRYPTO_SIZE_DECIMALS), 10.0**-_CRYPTO_SIZE_DECIMALS
-                    )
+                    size = max(round(shown * draw(), _CRYPTO_SIZE_DECIMALS), 10.0**-_CRYPTO_SIZE_DECIMALS)
                 else:
-                    size = float(rng.randint(1, int(shown)))
+                    size = float(_randint(bits, 1, int(shown)))
                 state.trade_id += 1
                 out.append(
                     TradeReceived(
