@@ -10,8 +10,8 @@ when, and the last events before it.
 Safety, at every check:
 
 - ``S1`` one intent, one order: no submit reaches the venue for a client order id it already
-  holds, no client order id is at the venue twice, no signal has two client order ids there, and
-  nothing is at the venue that risk did not approve.
+  holds, no signal has two client order ids there, and nothing pyrt sent is at the venue that
+  risk did not approve.
 - ``S2`` every fill once: no execution id is published twice, no order is filled more in pyrt
   than at the venue, and a venue fill is reflected in pyrt within ``fill_bound`` seconds.
 - ``S3`` positions match: whenever no venue fill is still on its way, pyrt's positions equal the
@@ -119,12 +119,13 @@ class VenueBooks(Protocol):
     ``--venue local`` gives its server's engine the same way.
     """
 
-    def orders(self) -> Iterable[tuple[str, str, float, bool]]:
-        """Every order the venue ever took: (client order id, symbol, filled quantity, still working)."""
+    def order(self, client_order_id: str) -> tuple[str, float, bool] | None:
+        """The venue's order under ``client_order_id``: (symbol, filled quantity, still working),
+        or ``None`` if it holds none."""
         ...
 
-    def has_order(self, client_order_id: str) -> bool:
-        """Whether the venue holds an order under ``client_order_id``."""
+    def working(self) -> set[str]:
+        """The client order ids of the orders still working at the venue."""
         ...
 
     def positions(self) -> Mapping[str, float]:
@@ -139,15 +140,15 @@ class SimBooks:
     def __init__(self, engine: MatchingEngine) -> None:
         self._engine = engine
 
-    def orders(self) -> Iterable[tuple[str, str, float, bool]]:
-        return [(o.client_order_id, o.symbol, o.filled_qty, o.is_open) for o in self._engine.orders()]
-
-    def has_order(self, client_order_id: str) -> bool:
+    def order(self, client_order_id: str) -> tuple[str, float, bool] | None:
         try:
-            self._engine.get_order_by_client_id(client_order_id)
+            order = self._engine.get_order_by_client_id(client_order_id)
         except Exception:  # EngineRejected: 404, the engine never saw it
-            return False
-        return True
+            return None
+        return order.symbol, order.filled_qty, order.is_open
+
+    def working(self) -> set[str]:
+        return {order.client_order_id for order in self._engine.open_orders()}
 
     def positions(self) -> Mapping[str, float]:
         return {p.symbol: p.qty for p in self._engine.positions()}
@@ -192,10 +193,12 @@ class ObservedBroker:
     async def submit_order(self, order: OrderSubmitted) -> VenueOrder:
         cid = order.client_order_id
         self.submits += 1
-        if self._books.has_order(cid) and self.monitor is not None:
-            self.monitor.flag(
-                "S1", f"a submit of {cid} reached the venue, which already holds an order under that id"
-            )
+        if self.monitor is not None:
+            if self._books.order(cid) is not None:
+                self.monitor.flag(
+                    "S1", f"a submit of {cid} reached the venue, which already holds an order under that id"
+                )
+            self.monitor.watch(cid)
         self._note(f"submit {cid} {order.side} {order.quantity:g} {order.symbol}")
         started = self._clock.monotonic()
         try:
@@ -308,6 +311,10 @@ class InvariantMonitor:
         # venue fills not yet in pyrt: cid -> (venue filled qty, since)
         self._lagging: dict[str, tuple[float, float]] = {}
         self._not_running: set[str] = set()
+        # orders to compare with the venue's: sent and not yet settled (closed there, and pyrt
+        # has every fill of it); a settled order is compared again only if a fill comes for it
+        self._watched: set[str] = set()
+        self._at_venue_by_signal: dict[str, str] = {}
         self._opened: dict[str, float] = {}
         self._subscription = tree.bus.subscribe("", name="invariants", policy=Policy.FEEDBACK)
 
@@ -320,6 +327,10 @@ class InvariantMonitor:
     def note(self, text: str) -> None:
         """Keep ``text`` among the recent events shown with a violation."""
         self._recent.append(f"{self.elapsed():10.3f}s  {text}")
+
+    def watch(self, client_order_id: str) -> None:
+        """Compare the order ``client_order_id`` with the venue's from now on (it was sent)."""
+        self._watched.add(client_order_id)
 
     def flag(self, invariant: str, message: str) -> None:
         """Report a violation found outside the monitor's loop; raised at the next check."""
@@ -362,6 +373,7 @@ class InvariantMonitor:
             self._fail("S2", f"execution {fill.execution_id} of {fill.client_order_id} published twice")
         self._executions.add(fill.execution_id)
         self._filled[fill.client_order_id] += fill.fill_quantity
+        self._watched.add(fill.client_order_id)
         self._fill_position[fill.symbol] += fill.side.sign * fill.fill_quantity
 
     # ------------------------------------------------------------------ checking
@@ -406,19 +418,19 @@ class InvariantMonitor:
             self._observe(batch)
 
     def _check_orders(self, now: float, *, in_flight: bool) -> None:
-        at_venue: collections.Counter[str] = collections.Counter()
-        by_signal: dict[str, str] = {}
         lagging: dict[str, tuple[float, float]] = {}
-        for cid, symbol, venue_filled, _working in self._books.orders():
+        settled: list[str] = []
+        for cid in sorted(self._watched):
             self.checks += 1
-            at_venue[cid] += 1
-            if at_venue[cid] > 1:
-                self._fail("S1", f"the venue holds {at_venue[cid]} orders under client order id {cid}")
+            found = self._books.order(cid)
+            if found is None:
+                continue  # not at the venue (yet): L1 bounds how long pyrt may think it open
+            symbol, venue_filled, working = found
             signal = self._approved.get(cid)
             if signal is None:
                 self._fail("S1", f"the venue holds {cid} ({symbol}), which risk never approved")
                 return
-            other = by_signal.setdefault(signal, cid)
+            other = self._at_venue_by_signal.setdefault(signal, cid)
             if other != cid:
                 self._fail("S1", f"signal {signal} has two orders at the venue: {other} and {cid}")
             mine = self._filled.get(cid, 0.0)
@@ -434,6 +446,9 @@ class InvariantMonitor:
                         f"{now - since:.1f} s (bound {self.bounds.fill_bound:g} s)",
                     )
                 lagging[cid] = (venue_filled, since)
+            elif not working:
+                settled.append(cid)
+        self._watched.difference_update(settled)
         self._lagging = lagging
 
     def _check_positions(self) -> None:
@@ -466,7 +481,7 @@ class InvariantMonitor:
         calm_since = self._start + self._faults_end
         self.checks += 4
         # L1: an order pyrt holds open that the venue is not working on
-        working = {cid for cid, _symbol, _filled, is_open in self._books.orders() if is_open}
+        working = self._books.working()
         for view in self._tree.execution.open_orders():
             if view.client_order_id in working:
                 continue

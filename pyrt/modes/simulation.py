@@ -15,6 +15,7 @@ import contextlib
 import functools
 import math
 import random
+import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, final
@@ -46,6 +47,7 @@ __all__ = [
     "SimResult",
     "SimRun",
     "format_duration",
+    "parse_duration",
     "run_sim",
     "run_simulation",
     "simulate",
@@ -54,6 +56,9 @@ __all__ = [
 
 DEFAULT_START_NS: Final = 1_767_312_000 * NS_PER_SECOND  # 2026-01-02T00:00:00Z
 VENUES: Final = ("sim", "local")
+_LOCAL_NOT_WIRED: Final = (
+    "--venue local: not wired yet; it comes with the simulated network of issue 10 (pyrt.venues.simnet)"
+)
 
 
 async def simulate(
@@ -130,6 +135,31 @@ def run_simulation(
 
 
 # ---------------------------------------------------------------------- pyrt sim
+
+
+_DURATION_PART: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)?")
+_DURATION_UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """Parse ``"30s"``, ``"2m"``, ``"6h30m"``, ``"500ms"`` or plain seconds into seconds.
+
+    Raises:
+        ValueError: anything else, or zero.
+    """
+    compact = text.strip()
+    parts = list(_DURATION_PART.finditer(compact))
+    if (
+        not parts
+        or "".join(m.group(0) for m in parts) != compact
+        or any(m.group(2) is None for m in parts[:-1])
+        or (len(parts) > 1 and parts[-1].group(2) is None)
+    ):
+        raise ValueError(f"duration must look like 30s, 2m, 6h30m, 500ms or 10, was {text!r}")
+    seconds = sum(float(m.group(1)) * _DURATION_UNITS[m.group(2)] for m in parts)
+    if seconds <= 0:
+        raise ValueError(f"duration must be > 0, was {text!r}")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:
@@ -216,6 +246,22 @@ class SimRun:
         return draw_plan(
             load_profile(self.faults), random.Random(f"faults:{self.seed}"), duration=self.duration
         )
+
+    def check(self) -> None:
+        """Check the run before it starts: its config, fault plan and venue.
+
+        Raises:
+            ConfigError: every problem found.
+        """
+        self.config()
+        for window in self.fault_plan().windows:
+            window.faults()
+        if self.venue not in VENUES:
+            raise ConfigError(
+                [f"--venue must be one of {', '.join(VENUES)}, was {self.venue!r}"], source="pyrt sim"
+            )
+        if self.venue != "sim":
+            raise ConfigError([_LOCAL_NOT_WIRED], source="pyrt sim")
 
     def command_line(self) -> str:
         """Return the one command that reproduces this run."""

@@ -17,7 +17,7 @@ def test_run_sim_on_the_real_code_holds_every_invariant(tmp_path: Path, seed: in
     result = run_sim(SimRun(seed=seed, duration=60.0, faults="harsh"), journal_path=tmp_path / "j.pyrtj")
 
     assert result.violation is None
-    assert result.checks > 1000
+    assert result.checks > 300
     assert result.fills > 0
     assert result.virtual_seconds == 60.0
 
