@@ -102,6 +102,7 @@ def run_swarm(
     journal_dir: Path,
     jobs: int = 2,
     on_result: Callable[[SimResult], None] | None = None,
+    initializer: Callable[[], object] | None = None,
 ) -> SwarmReport:
     """Run ``runs`` on a local pool of ``jobs`` processes (forkserver: no state leaks in).
 
@@ -110,6 +111,8 @@ def run_swarm(
         journal_dir: where failing seeds' journals stay.
         jobs: worker processes.
         on_result: called in this process as each seed finishes (for a progress bar).
+        initializer: called once in each worker before its first seed (an importable function:
+            set up a plugin, or, in pyrt's own tests, break the code on purpose).
 
     Raises:
         ConfigError: a run's config, strategy or faults are bad (checked before any worker starts).
@@ -122,7 +125,9 @@ def run_swarm(
     journal_dir.mkdir(parents=True, exist_ok=True)
     context = multiprocessing.get_context("forkserver")
     results: list[SimResult] = []
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    with concurrent.futures.ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=initializer
+    ) as pool:
         futures = [pool.submit(run_one, run, journal_dir) for run in runs]
         for future in concurrent.futures.as_completed(futures):
             result = future.result()
