@@ -92,3 +92,18 @@ def test_cli_dask_scheduler_without_dask_says_how_to_install_it(tmp_path: Path) 
 
     assert done.returncode == 2
     assert done.stderr.strip().endswith("pip install 'pyrt[dask]'")
+
+
+@pytest.mark.slow
+def test_a_200_seed_swarm_of_short_sessions_holds_every_invariant(tmp_path: Path) -> None:
+    # issue 10's suite swarm, --venue sim; the --venue local half is wired once the simulated
+    # network lands (SimRun(venue="local") refuses until then)
+    runs = swarm_runs(SimRun(duration=30.0, faults="default"), 200)
+
+    report = run_swarm(runs, journal_dir=tmp_path, jobs=2)
+
+    assert report.seeds == 200
+    assert [(r.run.seed, r.violation) for r in report.failures] == []
+    assert report.virtual_hours == pytest.approx(200 * 30 / 3600)
+    assert sum(report.faults_by_kind.values()) > 200
+    assert sum(r.fills for r in report.results) > 0
