@@ -297,7 +297,7 @@ class InvariantMonitor:
         self._max_order = max_order_size
         self._allowed = frozenset(allowed_symbols)
         self._recent: collections.deque[str] = collections.deque(maxlen=RECENT_EVENTS)
-        self._flagged: list[tuple[str, str]] = []
+        self._flagged: list[tuple[str, str, float, int, tuple[str, ...]]] = []
         self.violation: Violation | None = None
         self.checks = 0
         """Invariant evaluations made (one per invariant per check)."""
@@ -334,7 +334,7 @@ class InvariantMonitor:
 
     def flag(self, invariant: str, message: str) -> None:
         """Report a violation found outside the monitor's loop; raised at the next check."""
-        self._flagged.append((invariant, message))
+        self._flagged.append((invariant, message, self.elapsed(), self._clock.now_ns(), tuple(self._recent)))
 
     def _observe(self, batch: Iterable[Message]) -> None:
         for msg in batch:
@@ -378,16 +378,24 @@ class InvariantMonitor:
 
     # ------------------------------------------------------------------ checking
 
-    def _fail(self, invariant: str, message: str) -> None:
-        now_ns = self._clock.now_ns()
+    def _fail(
+        self,
+        invariant: str,
+        message: str,
+        *,
+        at: float | None = None,
+        ts_ns: int | None = None,
+        recent: tuple[str, ...] | None = None,
+    ) -> None:
+        at = self.elapsed() if at is None else at
         self.violation = Violation(
             invariant=invariant,
             message=message,
-            at_seconds=round(self.elapsed(), 9),
-            ts_ns=now_ns,
-            recent=tuple(self._recent),
+            at_seconds=round(at, 9),
+            ts_ns=self._clock.now_ns() if ts_ns is None else ts_ns,
+            recent=tuple(self._recent) if recent is None else recent,
         )
-        logger.error("invariant %s violated at %.3f s: %s", invariant, self.elapsed(), message)
+        logger.error("invariant %s violated at %.3f s: %s", invariant, at, message)
         raise InvariantViolation(invariant, message)
 
     def check(self, *, final: bool = False) -> None:
@@ -397,8 +405,8 @@ class InvariantMonitor:
             InvariantViolation: the first one broken (also kept in :attr:`violation`).
         """
         self._drain()
-        for invariant, message in self._flagged:
-            self._fail(invariant, message)
+        for invariant, message, at, ts_ns, recent in self._flagged:
+            self._fail(invariant, message, at=at, ts_ns=ts_ns, recent=recent)
         now = self._clock.monotonic()
         # a publisher waiting on a full inbox holds messages (fills among them) on their way:
         # the books may differ until it is through, and L3 bounds how long that may take
@@ -538,13 +546,20 @@ class InvariantMonitor:
         Raises:
             InvariantViolation: the first one broken.
         """
-        task_status.started()
-        while True:
-            await self._clock.sleep(self.bounds.check_interval)
-            # check when every other task is blocked: nothing is half-way through a hand-over
-            # (trio's MockClock jumps only after waiters like this one have run)
-            await trio.testing.wait_all_tasks_blocked()
-            self.check()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._read)
+            task_status.started()
+            while True:
+                await self._clock.sleep(self.bounds.check_interval)
+                # check when every other task is blocked: nothing is half-way through a hand-over
+                # (trio's MockClock jumps only after waiters like this one have run)
+                await trio.testing.wait_all_tasks_blocked()
+                self.check()
+
+    async def _read(self) -> None:
+        # read the bus as it goes, so the recent events carry their own times and order
+        async for batch in self._subscription:
+            self._observe(batch)
 
     def close(self) -> None:
         """Stop reading the bus."""
