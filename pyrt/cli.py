@@ -763,10 +763,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
     if args.command == "sim":
         # a simulation's faults make retries and warnings by design: the summary says what matters
-        logging.getLogger("pyrt").setLevel(
+        pyrt_logger = logging.getLogger("pyrt")
+        before = pyrt_logger.level
+        pyrt_logger.setLevel(
             (logging.CRITICAL, logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 3)]
         )
-        return _cmd_sim(args)
+        try:
+            return _cmd_sim(args)
+        finally:
+            pyrt_logger.setLevel(before)  # main() called in-process (tests) leaves logging as it was
     if args.command == "journal":
         return _cmd_journal_show(args)
     if args.command == "venue":
