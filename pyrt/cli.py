@@ -4,46 +4,45 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final, TextIO
+from typing import TYPE_CHECKING, Final, NoReturn, TextIO
 
 import attrs
 import orjson
 import trio
+from rich.console import Console
 
-from .config import StrategyConfig, load_config, parse_override
+from .config import ParamValue, StrategyConfig, load_config, parse_override
 from .control.server import ControlError, ControlRequest, send_command
 from .errors import ConfigError, DecodeError, JournalError, SupervisionError
 from .modes.tree import RunStatus, RunSummary
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from .modes.simulation import SimResult, SimRun
 
 __all__ = ["format_control_reply", "main", "parse_duration"]
 
 logger = logging.getLogger("pyrt.cli")
 
-_DURATION: Final = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
-_DURATION_UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 
 
 def parse_duration(text: str) -> float:
-    """Parse ``"30s"``, ``"2m"``, ``"1h"``, ``"500ms"`` or plain seconds into seconds.
+    """Parse ``"30s"``, ``"2m"``, ``"6h30m"``, ``"500ms"`` or plain seconds into seconds.
 
     Raises:
         ValueError: anything else, or zero.
     """
-    match = _DURATION.match(text.strip())
-    if match is None:
-        raise ValueError(f"duration must look like 30s, 2m, 1h, 500ms or 10, was {text!r}")
-    seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError(f"duration must be > 0, was {text!r}")
-    return seconds
+    from .modes.simulation import parse_duration as parse
+
+    return parse(text)
 
 
 def _duration_arg(text: str) -> float:
@@ -51,6 +50,25 @@ def _duration_arg(text: str) -> float:
         return parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _int_arg(flag: str, *, minimum: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be a whole number, was {text!r}") from None
+        if minimum is not None and value < minimum:
+            raise argparse.ArgumentTypeError(f"{flag} must be >= {minimum}, was {value}")
+        return value
+
+    return parse
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    # pyrt sim's bad flags get one line, not the usage block: the flag, what it takes, what it got
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -88,6 +106,51 @@ def _build_parser() -> argparse.ArgumentParser:
         "--live", action="store_true", help="with --venue alpaca: Alpaca's live (real money) endpoints"
     )
     run.add_argument("--confirm-live", action="store_true", help="required with --live")
+
+    sim = sub.add_parser(
+        "sim",
+        help="the whole tree on virtual time against a simulated venue, seeded faults, invariants checked",
+    )
+    sim.__class__ = _OneLineParser
+    sim.add_argument(
+        "--seed", type=_int_arg("--seed"), help="the run's seed (default 1; the first seed of a swarm)"
+    )
+    sim.add_argument(
+        "--duration", type=_duration_arg, help="virtual time to simulate, e.g. 90s, 6h30m (default 5m)"
+    )
+    sim.add_argument("--symbols", help="comma-separated symbols, e.g. AAPL,MSFT")
+    sim.add_argument("--strategy", help="built-in name (sma_crossover) or import path package.module:Class")
+    sim.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="strategy parameter (repeatable)"
+    )
+    sim.add_argument(
+        "--faults",
+        default="default",
+        help="fault profile: none, default, harsh or FILE.json (default: default)",
+    )
+    sim.add_argument("--venue", default="sim", choices=("sim", "local"), help="sim (default) or local")
+    sim.add_argument(
+        "--journal", type=Path, help="journal file (default data_dir/journals/sim-seed<N>.pyrtj)"
+    )
+    sim.add_argument("--config", type=Path, help="JSON config file (see examples/config.json)")
+    sim.add_argument(
+        "--scenario", type=Path, help="replay a scenario file (specs/scenarios/*.json, or a shrunk one)"
+    )
+    sim.add_argument("--swarm", type=_int_arg("--swarm", minimum=1), metavar="N", help="run N seeds")
+    sim.add_argument(
+        "--jobs", type=_int_arg("--jobs", minimum=1), help="worker processes of a swarm (default: the CPUs)"
+    )
+    sim.add_argument("--dask-scheduler", metavar="tcp://HOST:PORT", help="run the swarm on this Dask cluster")
+    sim.add_argument(
+        "--shrink",
+        type=Path,
+        metavar="DIR",
+        help="shrink each failing seed and write its minimal scenario into DIR",
+    )
+    sim.add_argument("--quiet", action="store_true", help="no progress bar")
+    sim.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more logging (-vv for debug)"
+    )
 
     journal = sub.add_parser("journal", help="inspect a journal")
     jsub = journal.add_subparsers(dest="journal_command", required=True)
@@ -286,6 +349,270 @@ async def _run_until_signal(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------- pyrt sim
+
+
+def _sim_run(args: argparse.Namespace) -> SimRun:
+    from .modes.simulation import SimRun
+    from .swarm import load_scenario
+
+    if args.scenario is not None:
+        given = [
+            flag for flag in ("seed", "duration", "symbols", "strategy") if getattr(args, flag) is not None
+        ]
+        if given or args.param:
+            raise ConfigError(
+                [f"--scenario sets the run: drop --{', --'.join(given or ['param'])}"], source="command line"
+            )
+        run = load_scenario(args.scenario).run
+        run.check()
+        return run
+    params: dict[str, ParamValue] = {}
+    for item in args.param:
+        key, value = parse_override(item)
+        if not isinstance(value, str | bool | int | float):
+            raise ConfigError([f"--param {item}: must be a string, number or boolean"], source="command line")
+        params[key] = value
+    symbols = None
+    if args.symbols is not None:
+        symbols = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
+    run = SimRun(
+        seed=args.seed if args.seed is not None else 1,
+        duration=args.duration if args.duration is not None else 300.0,
+        symbols=symbols,
+        strategy=args.strategy,
+        params=params,
+        faults=args.faults,
+        venue=args.venue,
+        config_path=args.config,
+    )
+    problems = _check_strategy(run.config().strategy)
+    if problems:
+        raise ConfigError(problems, source="command line")
+    run.check()  # a bad profile or venue fails before anything runs
+    return run
+
+
+def _fmt_faults(faults: Mapping[str, int]) -> str:
+    return ", ".join(f"{kind} {n:,}" for kind, n in faults.items()) or "none"
+
+
+def _print_violation(result: SimResult, out: TextIO) -> None:
+    from .modes.simulation import format_duration
+
+    violation = result.violation
+    assert violation is not None
+    when = format_duration(violation.at_seconds) if violation.at_seconds > 0 else "0s"
+    print(
+        f"INVARIANT VIOLATED: {violation.invariant} at {violation.at_seconds:.3f} s virtual ({when})",
+        file=out,
+    )
+    print(f"  {violation.message}", file=out)
+    if violation.recent:
+        print("last events before it:", file=out)
+        for event in violation.recent:
+            print(f"  {event}", file=out)
+    print(f"reproduce with: {result.command_line}", file=out)
+
+
+def _print_sim_summary(result: SimResult, out: TextIO) -> None:
+    from .modes.simulation import format_duration
+
+    virtual = result.virtual_seconds
+    shown = format_duration(virtual) if virtual > 0 else "0s"
+    print(
+        f"virtual time {shown} ({virtual:,.1f} s) in {result.wall_seconds:.2f} s wall: "
+        f"{result.compression:,.0f}x real time",
+        file=out,
+    )
+    print(
+        f"events {result.events:,} | orders {result.orders:,} | fills {result.fills:,} | P&L {result.pnl:+,.2f}",
+        file=out,
+    )
+    print(f"faults injected: {_fmt_faults(result.faults_by_kind)}", file=out)
+    held = "all held" if result.violation is None else f"{result.violation.invariant} broken"
+    print(f"invariant checks: {result.checks:,}, {held}", file=out)
+    print(f"journal: {result.journal_path}", file=out)
+
+
+def _cmd_sim(args: argparse.Namespace) -> int:
+    try:
+        run = _sim_run(args)
+        if args.swarm is not None:
+            return _cmd_swarm(args, run)
+        if args.jobs is not None or args.dask_scheduler is not None:
+            raise ConfigError(["--jobs and --dask-scheduler go with --swarm N"], source="command line")
+        return _cmd_sim_one(args, run)
+    except ConfigError as exc:
+        if len(exc.errors) == 1:
+            print(f"pyrt sim: {exc.errors[0]}", file=sys.stderr)
+        else:
+            print(f"pyrt sim: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _cmd_sim_one(args: argparse.Namespace, run: SimRun) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .modes.simulation import format_duration, run_sim
+    from .runtime.clock import WallClock
+
+    out = sys.stdout
+    config = run.config()
+    path = args.journal or config.run.data_dir / "journals" / f"sim-seed{run.seed}.pyrtj"
+    symbols = ",".join(config.symbols)
+    source = f"scenario {args.scenario}" if args.scenario is not None else f"faults {run.faults}"
+    print(
+        f"pyrt sim: seed {run.seed}, symbols {symbols}, {format_duration(run.duration)} virtual, "
+        f"{source}, venue {run.venue}",
+        file=out,
+        flush=True,
+    )
+    wall = WallClock()
+    started = wall.now_ns()
+    progress: Progress | None = None
+    task = None
+    last_refresh = 0
+
+    def on_progress(elapsed: float) -> None:
+        # a bar only on runs longer than a second of wall time, redrawn at most 10 times a second
+        nonlocal progress, task, last_refresh
+        now = wall.now_ns()
+        if args.quiet or now - started < 1_000_000_000:
+            return
+        if progress is None:
+            progress = Progress(
+                TextColumn("[bold]simulating"),
+                BarColumn(),
+                TextColumn("{task.completed:,.0f} / {task.total:,.0f} virtual s"),
+                TimeElapsedColumn(),
+                auto_refresh=False,
+                transient=True,
+                console=Console(file=sys.stderr),
+            )
+            progress.start()
+            task = progress.add_task("sim", total=run.duration)
+        if task is not None and now - last_refresh >= 100_000_000:
+            last_refresh = now
+            progress.update(task, completed=elapsed)
+            progress.refresh()
+
+    try:
+        result = run_sim(run, journal_path=path, on_progress=on_progress)
+    finally:
+        if progress is not None:
+            progress.stop()
+    _print_sim_summary(result, out)
+    if result.violation is not None:
+        _print_violation(result, out)
+        if args.shrink is not None:
+            _shrink_and_write(result, args.shrink, out)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _shrink_and_write(result: SimResult, directory: Path, out: TextIO) -> None:
+    from .swarm import shrink, write_scenario
+
+    assert result.violation is not None
+    print(f"shrinking seed {result.run.seed} ({result.violation.invariant}) ...", file=out, flush=True)
+    shrunk = shrink(result)
+    path = directory / f"shrunk-seed{result.run.seed}-{result.violation.invariant}.json"
+    write_scenario(
+        path,
+        shrunk.run,
+        name=f"shrunk-seed{result.run.seed}",
+        description=f"seed {result.run.seed} shrunk: {result.violation.message}",
+        expect=result.violation.invariant,
+    )
+    plan = shrunk.run.fault_plan()
+    print(
+        f"  minimal: {len(plan.windows)} fault window(s) {', '.join(plan.kinds()) or '(none)'}, "
+        f"{shrunk.run.duration:g} s, symbols {','.join(shrunk.result.symbols)} ({shrunk.tries} tries)",
+        file=out,
+    )
+    print(f"  scenario: {path}", file=out)
+    print(f"  replay with: pyrt sim --scenario {path}", file=out)
+
+
+def _cmd_swarm(args: argparse.Namespace, base: SimRun) -> int:
+    import os
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .modes.simulation import format_duration
+    from .runtime.clock import WallClock
+    from .swarm import run_swarm, run_swarm_dask, swarm_runs
+
+    out = sys.stdout
+    if args.jobs is not None and args.dask_scheduler is not None:
+        raise ConfigError(["--jobs and --dask-scheduler exclude each other"], source="command line")
+    if args.journal is not None:
+        raise ConfigError(
+            ["a swarm keeps failing seeds' journals under data_dir/swarm: drop --journal"],
+            source="command line",
+        )
+    runs = swarm_runs(base, args.swarm, first_seed=base.seed)
+    journal_dir = base.config().run.data_dir / "swarm"
+    jobs = args.jobs or os.cpu_count() or 1
+    where = f"Dask at {args.dask_scheduler}" if args.dask_scheduler else f"{jobs} process(es)"
+    print(
+        f"pyrt sim --swarm: seeds {runs[0].seed}..{runs[-1].seed}, {format_duration(base.duration)} each, "
+        f"faults {base.faults}, venue {base.venue}, on {where}",
+        file=out,
+        flush=True,
+    )
+    wall = WallClock()
+    started = wall.now_ns()
+    progress = Progress(
+        TextColumn("[bold]seeds"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        transient=True,
+        disable=args.quiet,
+        console=Console(file=sys.stderr),
+    )
+    with progress:
+        task = progress.add_task("swarm", total=len(runs), failed=0)
+        failed = 0
+
+        def on_result(result: SimResult) -> None:
+            nonlocal failed
+            failed += result.violation is not None
+            progress.update(task, advance=1, failed=failed)
+
+        if args.dask_scheduler is not None:
+            report = run_swarm_dask(
+                runs, scheduler=args.dask_scheduler, journal_dir=journal_dir, on_result=on_result
+            )
+        else:
+            report = run_swarm(runs, journal_dir=journal_dir, jobs=jobs, on_result=on_result)
+    seconds = (wall.now_ns() - started) / 1e9
+    print(
+        f"seeds run {report.seeds:,} | events {report.events:,} | virtual hours {report.virtual_hours:,.2f} "
+        f"| invariant checks {report.checks:,} | wall {seconds:.1f} s",
+        file=out,
+    )
+    print(f"faults by kind: {_fmt_faults(report.faults_by_kind)}", file=out)
+    failures = report.failures
+    print(f"violations: {len(failures)}", file=out)
+    for result in failures:
+        violation = result.violation
+        assert violation is not None
+        print(
+            f"  seed {result.run.seed}: {violation.invariant} at {violation.at_seconds:.3f} s: {violation.message}",
+            file=out,
+        )
+        print(f"    reproduce: {result.command_line}", file=out)
+        print(f"    journal: {result.journal_path}", file=out)
+    if args.shrink is not None:
+        for result in failures:
+            _shrink_and_write(result, args.shrink, out)
+    return EXIT_FAILED if failures else EXIT_OK
+
+
 def _leaves(exc: BaseException) -> list[BaseException]:
     if isinstance(exc, BaseExceptionGroup):
         return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
@@ -434,6 +761,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ConfigError as exc:
             print(f"pyrt: {exc}", file=sys.stderr)
             return EXIT_USAGE
+    if args.command == "sim":
+        # a simulation's faults make retries and warnings by design: the summary says what matters
+        pyrt_logger = logging.getLogger("pyrt")
+        before = pyrt_logger.level
+        pyrt_logger.setLevel(
+            (logging.CRITICAL, logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 3)]
+        )
+        try:
+            return _cmd_sim(args)
+        finally:
+            pyrt_logger.setLevel(before)  # main() called in-process (tests) leaves logging as it was
     if args.command == "journal":
         return _cmd_journal_show(args)
     if args.command == "venue":

@@ -1,26 +1,64 @@
-"""Simulation mode: the whole tree on virtual time against the in-process venue, reproducible by seed."""
+"""Simulation mode: the whole tree on virtual time against a simulated venue, reproducible by seed.
+
+:func:`simulate` / :func:`run_simulation` run the tree against the in-process :class:`SimVenue`
+(same config and seed → the same journal, byte for byte). :func:`run_sim` is what ``pyrt sim``
+and the swarm run: a :class:`SimRun` (seed, duration, symbols, strategy, fault profile or an
+explicit :class:`~pyrt.modes.sim_faults.FaultPlan`, scheduled operator commands) on a seeded
+MockClock, watched by an :class:`~pyrt.modes.invariants.InvariantMonitor`, returning a
+:class:`SimResult` with the figures and, on a violation, the invariant, its time, the events
+before it and the one command that reproduces it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+import math
+import random
+import re
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final, Literal, final
 
+import attrs
 import trio
 import trio.testing
 
-from ..config import PyrtConfig, config_to_dict
-from ..runtime.clock import NS_PER_SECOND, VirtualClock, make_rng, seed_trio_scheduler
+from ..config import ParamValue, PyrtConfig, config_to_dict, load_config
+from ..errors import ConfigError, InvariantViolation, SupervisionError
+from ..messages import ControlCommand
+from ..runtime.clock import NS_PER_SECOND, VirtualClock, WallClock, make_rng, seed_trio_scheduler
 from ..runtime.journal import JournalWriter
 from ..strategy import Strategy
+from ..venues.sim import SimFaults
 from ..venues.sim.venue import SimVenue
+from .invariants import InvariantMonitor, LivenessBounds, ObservedBroker, SimBooks, VenueBooks, Violation
 from .live import pyrt_version
-from .tree import RunSummary, TradingTree
+from .sim_faults import FaultPlan, FaultWindow, draw_plan, load_profile
+from .tree import RunStatus, RunSummary, TradingTree
 
-__all__ = ["DEFAULT_START_NS", "run_simulation", "simulate"]
+if TYPE_CHECKING:
+    from ..venues import Broker, MarketDataFeed
+
+__all__ = [
+    "DEFAULT_START_NS",
+    "VENUES",
+    "ScheduledCommand",
+    "SimResult",
+    "SimRun",
+    "format_duration",
+    "parse_duration",
+    "run_sim",
+    "run_simulation",
+    "simulate",
+    "simulate_run",
+]
 
 DEFAULT_START_NS: Final = 1_767_312_000 * NS_PER_SECOND  # 2026-01-02T00:00:00Z
+VENUES: Final = ("sim", "local")
+_LOCAL_NOT_WIRED: Final = (
+    "--venue local: not wired yet; it comes with the simulated network of issue 10 (pyrt.venues.simnet)"
+)
 
 
 async def simulate(
@@ -94,3 +132,440 @@ def run_simulation(
         ),
         clock=trio.testing.MockClock(autojump_threshold=0),
     )
+
+
+# ---------------------------------------------------------------------- pyrt sim
+
+
+_DURATION_PART: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)?")
+_DURATION_UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """Parse ``"30s"``, ``"2m"``, ``"6h30m"``, ``"500ms"`` or plain seconds into seconds.
+
+    Raises:
+        ValueError: anything else, or zero.
+    """
+    compact = text.strip()
+    parts = list(_DURATION_PART.finditer(compact))
+    if (
+        not parts
+        or "".join(m.group(0) for m in parts) != compact
+        or any(m.group(2) is None for m in parts[:-1])
+        or (len(parts) > 1 and parts[-1].group(2) is None)
+    ):
+        raise ValueError(f"duration must look like 30s, 2m, 6h30m, 500ms or 10, was {text!r}")
+    seconds = sum(float(m.group(1)) * _DURATION_UNITS[m.group(2)] for m in parts)
+    if seconds <= 0:
+        raise ValueError(f"duration must be > 0, was {text!r}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """Return ``seconds`` the way ``--duration`` takes it: ``90s``, ``2m``, ``6h30m``, ``1.5s``."""
+    if seconds <= 0 or not math.isfinite(seconds):
+        raise ValueError(f"duration must be a finite number > 0, was {seconds!r}")
+    whole = round(seconds)
+    if abs(seconds - whole) > 1e-9:
+        return f"{seconds:g}s"
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n) or "0s"
+
+
+@final
+@attrs.frozen(kw_only=True)
+class ScheduledCommand:
+    """An operator command (``halt``, ``reduce``, ``resume``) sent ``at`` seconds into the run."""
+
+    at: float
+    command: Literal["halt", "reduce", "resume"]
+    reason: str = "scenario"
+    cancel_orders: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        """Return the command as a scenario file's ``commands`` entry."""
+        return attrs.asdict(self)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class SimRun:
+    """One simulated session: everything that decides what it does (so it can be rerun).
+
+    ``faults`` names a profile (``none``, ``default``, ``harsh``) or a JSON file; the seed draws
+    its own mix and plan from it, unless ``plan`` gives the plan outright (a scenario, a shrunk
+    failure). ``venue`` is ``sim`` (the in-process exchange) or ``local`` (the Alpaca client
+    against the embedded venue over a simulated network; not wired yet, see :func:`_open_venue`).
+    """
+
+    seed: int = 1
+    duration: float = 300.0
+    symbols: tuple[str, ...] | None = None
+    """``None``: the config's."""
+    strategy: str | None = None
+    """``None``: the config's."""
+    params: Mapping[str, ParamValue] = attrs.field(factory=dict)
+    faults: str = "default"
+    plan: FaultPlan | None = None
+    commands: tuple[ScheduledCommand, ...] = ()
+    venue: str = "sim"
+    config_path: Path | None = None
+    scenario: Path | None = None
+    """The scenario file this run came from (its reproduction line names it)."""
+    bounds: LivenessBounds = attrs.field(factory=LivenessBounds)
+    tick_interval: float = 0.1
+
+    def config(self) -> PyrtConfig:
+        """Return the run's configuration: the file, then the run's own settings on top.
+
+        Raises:
+            ConfigError: a bad file, symbol, strategy or parameter.
+        """
+        overrides: dict[str, object] = {"run.seed": self.seed}
+        if self.symbols is not None:
+            overrides["symbols"] = list(self.symbols)
+        if self.strategy is not None:
+            overrides["strategy.name"] = self.strategy
+        for key, value in self.params.items():
+            overrides[f"strategy.params.{key}"] = value
+        return load_config(self.config_path, env={}, overrides=overrides)
+
+    def fault_plan(self) -> FaultPlan:
+        """Return the plan: the explicit one, or the seed's draw from the profile.
+
+        The draw uses a generator of its own, seeded from the seed, so the market and the venue
+        of a seed are the same whatever the plan (shrinking changes only the faults).
+
+        Raises:
+            ConfigError: an unknown profile or a bad profile file.
+        """
+        if self.plan is not None:
+            return self.plan
+        return draw_plan(
+            load_profile(self.faults), random.Random(f"faults:{self.seed}"), duration=self.duration
+        )
+
+    def check(self) -> None:
+        """Check the run before it starts: its config, fault plan and venue.
+
+        Raises:
+            ConfigError: every problem found.
+        """
+        self.config()
+        for window in self.fault_plan().windows:
+            window.faults()
+        if self.venue not in VENUES:
+            raise ConfigError(
+                [f"--venue must be one of {', '.join(VENUES)}, was {self.venue!r}"], source="pyrt sim"
+            )
+        if self.venue != "sim":
+            raise ConfigError([_LOCAL_NOT_WIRED], source="pyrt sim")
+
+    def command_line(self) -> str:
+        """Return the one command that reproduces this run."""
+        if self.scenario is not None:
+            return f"pyrt sim --scenario {self.scenario}"
+        parts = ["pyrt sim", f"--seed {self.seed}", f"--duration {format_duration(self.duration)}"]
+        if self.symbols is not None:
+            parts.append(f"--symbols {','.join(self.symbols)}")
+        if self.strategy is not None:
+            parts.append(f"--strategy {self.strategy}")
+        parts += [f"--param {key}={value}" for key, value in sorted(self.params.items())]
+        parts.append(f"--faults {self.faults}")
+        if self.venue != "sim":
+            parts.append(f"--venue {self.venue}")
+        if self.config_path is not None:
+            parts.append(f"--config {self.config_path}")
+        return " ".join(parts)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class SimResult:
+    """What one simulated session did, and whether every invariant held."""
+
+    run: SimRun
+    plan: FaultPlan
+    """The fault plan that ran (drawn or given)."""
+    violation: Violation | None
+    """The first invariant broken, or ``None``."""
+    virtual_seconds: float
+    wall_seconds: float
+    events: int
+    """Journal records written (every message of the run)."""
+    orders: int
+    fills: int
+    pnl: float
+    """Realized plus unrealized, net of fees."""
+    faults_by_kind: Mapping[str, int]
+    """Faults injected, by kind."""
+    checks: int
+    """Invariant evaluations made."""
+    journal_path: Path
+    symbols: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every invariant held."""
+        return self.violation is None
+
+    @property
+    def compression(self) -> float:
+        """Virtual seconds per wall second."""
+        return self.virtual_seconds / self.wall_seconds if self.wall_seconds > 0 else math.inf
+
+    @property
+    def command_line(self) -> str:
+        """The one command that reproduces this run."""
+        return self.run.command_line()
+
+
+@final
+@attrs.frozen(kw_only=True)
+class _VenueParts:
+    feed: MarketDataFeed
+    broker: Broker
+    books: VenueBooks
+    set_faults: Callable[[SimFaults], None]
+    dropped: Callable[[], int]
+
+
+@contextlib.asynccontextmanager
+async def _open_venue(
+    run: SimRun, config: PyrtConfig, *, clock: VirtualClock, rng: random.Random
+) -> AsyncIterator[_VenueParts]:
+    # The seam for --venue local (issue 10): the simulated network of pyrt/venues/simnet gives a
+    # feed, a broker (the Alpaca client over in-memory streams) and its server's engine as the
+    # books; it plugs in here as a second branch
+    if run.venue != "sim":
+        raise ConfigError(
+            [
+                f"--venue {run.venue}: only sim is wired so far; local (the simulated network) comes with issue 10"
+            ],
+            source="pyrt sim",
+        )
+    venue = SimVenue(
+        config.symbols,
+        clock=clock,
+        rng=rng,
+        tick_interval=run.tick_interval,
+        starting_cash=config.risk.starting_cash,
+    )
+
+    def set_faults(faults: SimFaults) -> None:
+        venue.faults = faults
+
+    await trio.lowlevel.checkpoint()
+    yield _VenueParts(
+        feed=venue,
+        broker=venue,
+        books=SimBooks(venue.engine),
+        set_faults=set_faults,
+        dropped=lambda: venue.statistics().market_messages_dropped,
+    )
+
+
+def _combined(windows: Sequence[FaultWindow]) -> tuple[SimFaults, tuple[float, float]]:
+    # overlapping windows: each rate at its highest, the three submit faults scaled to add up to 1
+    rates: dict[str, float] = {}
+    for window in windows:
+        for key, value in window.rates.items():
+            rates[key] = max(rates.get(key, 0.0), value)
+    submit = sum(rates.get(k, 0.0) for k in ("submit_unavailable", "submit_rate_limited", "submit_timeout"))
+    if submit > 1.0:
+        for k in ("submit_unavailable", "submit_rate_limited", "submit_timeout"):
+            if k in rates:
+                rates[k] /= submit
+    window = FaultWindow(start=0.0, end=1.0, rates=rates)
+    return window.faults(), window.updates_delay()
+
+
+async def _play_plan(
+    plan: FaultPlan, parts: _VenueParts, broker: ObservedBroker, clock: VirtualClock
+) -> None:
+    start = clock.monotonic()
+    times = sorted({t for w in plan.windows for t in (w.start, w.end)})
+    for t in times:
+        await clock.sleep(max(0.0, start + t - clock.monotonic()))
+        faults, updates_delay = _combined([w for w in plan.windows if w.start <= t < w.end])
+        parts.set_faults(faults)
+        broker.updates_delay = updates_delay
+
+
+async def _play_commands(
+    commands: Sequence[ScheduledCommand], tree: TradingTree, clock: VirtualClock
+) -> None:
+    start = clock.monotonic()
+    for command in sorted(commands, key=lambda c: c.at):
+        await clock.sleep(max(0.0, start + command.at - clock.monotonic()))
+        now_ns = clock.now_ns()
+        await tree.bus.publish(
+            ControlCommand(
+                command=command.command,
+                reason=command.reason,
+                source="operator",
+                cancel_orders=command.cancel_orders,
+                ts_event=now_ns,
+                ts_init=now_ns,
+            )
+        )
+
+
+async def _finish(duration: float, monitor: InvariantMonitor, stop: trio.Event, clock: VirtualClock) -> None:
+    # the last check runs while the tree still runs, once everything is quiet: stopping it
+    # cancels hand-overs half-way, which the books would show as differences
+    await clock.sleep(duration)
+    await trio.testing.wait_all_tasks_blocked()
+    monitor.check(final=True)
+    stop.set()
+
+
+def _faults_by_kind(broker: ObservedBroker, parts: _VenueParts) -> dict[str, int]:
+    counts = dict(broker.faults)
+    dropped = parts.dropped()
+    if dropped:
+        counts["market_data_dropped"] = dropped
+    return dict(sorted(counts.items()))
+
+
+async def simulate_run(
+    run: SimRun,
+    *,
+    journal_path: Path,
+    on_progress: Callable[[float], None] | None = None,
+    start_ns: int = DEFAULT_START_NS,
+) -> SimResult:
+    """Run ``run`` watched by the invariants; call inside a trio run on a ``MockClock``.
+
+    A violation stops the run at once; the result carries it (nothing is raised for it).
+
+    Args:
+        run: the session.
+        journal_path: where the journal goes (replaced if it exists).
+        on_progress: called with the virtual seconds elapsed, once a virtual second.
+        start_ns: the virtual clock's start.
+
+    Raises:
+        ConfigError: a bad config, strategy, fault profile or plan.
+    """
+    config = run.config()
+    plan = run.fault_plan()
+    for window in plan.windows:
+        window.faults()  # fail now on bad rates, not mid-run
+    clock = VirtualClock(start_ns)
+    rng = make_rng(run.seed)
+    metadata: dict[str, object] = {
+        "pyrt_version": pyrt_version(),
+        "mode": "simulation",
+        "venue": run.venue,
+        "seed": run.seed,
+        "start_ns": start_ns,
+        "duration": run.duration,
+        "faults": run.faults,
+        "fault_plan": plan.to_json(),
+        "commands": [c.to_json() for c in run.commands],
+        "config": config_to_dict(config),
+    }
+    journal_path.parent.mkdir(parents=True, exist_ok=True)
+    violation: Violation | None = None
+    async with _open_venue(run, config, clock=clock, rng=rng) as parts:
+        books = parts.books
+        broker = ObservedBroker(
+            parts.broker, books=books, clock=clock, rng=random.Random(f"updates:{run.seed}")
+        )
+        with JournalWriter.create(journal_path, metadata=metadata, overwrite=True) as journal:
+            tree = TradingTree(
+                config,
+                feed=parts.feed,
+                broker=broker,
+                clock=clock,
+                rng=rng,
+                journal=journal,
+                virtual_time=True,
+            )
+            limits = tree.risk_engine.limits
+            monitor = InvariantMonitor(
+                tree,
+                books,
+                clock=clock,
+                faults_end=plan.ends_at,
+                bounds=run.bounds,
+                allow_short=limits.allow_short,
+                max_position_size=limits.max_position_size,
+                max_order_size=limits.max_order_size,
+                allowed_symbols=config.symbols,
+            )
+            broker.monitor = monitor
+
+            def on_status(status: RunStatus) -> None:
+                if on_progress is not None:
+                    on_progress(status.elapsed)
+
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(_play_plan, plan, parts, broker, clock)
+                    nursery.start_soon(_play_commands, run.commands, tree, clock)
+                    await nursery.start(monitor.run)
+                    stop = trio.Event()
+                    nursery.start_soon(_finish, run.duration, monitor, stop, clock)
+                    await tree.run(stop=stop, on_status=on_status)
+                    nursery.cancel_scope.cancel()
+            except* InvariantViolation:
+                violation = monitor.violation
+            except* SupervisionError as group:
+                error = group.exceptions[0]
+                cause = f" (last error: {error.__cause__!r})" if error.__cause__ is not None else ""
+                monitor.note(f"supervision: {error}{cause}")
+                with contextlib.suppress(InvariantViolation):
+                    monitor.flag("L4", f"the supervision tree stopped: {error}{cause}")
+                    monitor.check(final=True)
+                violation = monitor.violation
+            finally:
+                monitor.close()
+            summary = tree.summary()
+        if violation is None:
+            try:
+                monitor.journal_check(journal_path, summary.journal_records)
+            except InvariantViolation:
+                violation = monitor.violation
+        status = summary.status
+        return SimResult(
+            run=run,
+            plan=plan,
+            violation=violation,
+            virtual_seconds=round(status.elapsed, 9),
+            wall_seconds=0.0,
+            events=summary.journal_records,
+            orders=status.count("order.submitted"),
+            fills=status.count("order.filled"),
+            pnl=status.realized_pnl + status.unrealized_pnl,
+            faults_by_kind=_faults_by_kind(broker, parts),
+            checks=monitor.checks,
+            journal_path=journal_path,
+            symbols=tuple(config.symbols),
+        )
+
+
+def run_sim(
+    run: SimRun,
+    *,
+    journal_path: Path,
+    on_progress: Callable[[float], None] | None = None,
+) -> SimResult:
+    """Run :func:`simulate_run` in its own trio run on a seeded, autojumping ``MockClock``.
+
+    Same run (seed, plan, config, code) → the same journal, byte for byte.
+
+    Raises:
+        ConfigError: a bad config, strategy, fault profile or plan.
+    """
+    wall = WallClock()
+    started = wall.now_ns()
+    seed_trio_scheduler(run.seed)
+    result = trio.run(
+        functools.partial(simulate_run, run, journal_path=journal_path, on_progress=on_progress),
+        clock=trio.testing.MockClock(autojump_threshold=0),
+    )
+    return attrs.evolve(result, wall_seconds=(wall.now_ns() - started) / NS_PER_SECOND)

@@ -360,6 +360,11 @@ class Subscription:
         return now - self._blocked_since[0] if self._blocked_since else 0.0
 
     @property
+    def waiting_publishers(self) -> int:
+        """How many publishers are blocked on this (full) channel right now (block only)."""
+        return len(self._blocked_since)
+
+    @property
     def owner(self) -> str:
         """The actor this subscription belongs to: its ``name`` up to the first ``.``."""
         return self.name.split(".", 1)[0]

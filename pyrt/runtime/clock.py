@@ -142,7 +142,7 @@ def make_rng(seed: int) -> random.Random:
 
 
 def seed_trio_scheduler(seed: int) -> None:
-    """Seed trio's scheduler RNG, which shuffles each batch of runnable tasks.
+    """Seed trio's scheduler RNG, which shuffles each batch of runnable tasks, in creation order.
 
     trio exposes this only as the private ``trio._core._run._r`` (Hypothesis seeds it the same
     way). trio is pinned to a minor version in ``pyproject.toml`` and
@@ -151,4 +151,11 @@ def seed_trio_scheduler(seed: int) -> None:
     rng = _trio_run._r
     if not isinstance(rng, random.Random):  # pragma: no cover - canary test covers this
         raise RuntimeError("trio moved its scheduler RNG; update pyrt.runtime.clock.seed_trio_scheduler")
+    if not hasattr(_trio_run, "_ALLOW_DETERMINISTIC_SCHEDULING"):  # pragma: no cover - canary test
+        raise RuntimeError("trio moved its deterministic scheduling switch; update seed_trio_scheduler")
+    # Issue 10: tasks woken at one instant reach the run queue in id() order of their cancel
+    # scopes (trio's deadline tie-break), so a seed's schedule depended on what the process had
+    # allocated before (a swarm worker's earlier seeds). In this mode (the one trio's Hypothesis
+    # plugin turns on) each batch is sorted by task creation order before the seeded shuffle
+    _trio_run._ALLOW_DETERMINISTIC_SCHEDULING = True  # type: ignore[misc]  # Final in trio, a switch for this
     rng.seed(seed)

@@ -13,6 +13,7 @@ def test_trio_scheduler_rng_is_where_seed_trio_scheduler_expects_it() -> None:
     import trio._core._run as run
 
     assert isinstance(run._r, random.Random)
+    assert isinstance(run._ALLOW_DETERMINISTIC_SCHEDULING, bool)
     seed_trio_scheduler(1234)
     first = run._r.random()
     seed_trio_scheduler(1234)

@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("control",),
     ("testing",),
     ("modes",),
+    ("swarm",),
     ("cli", "__init__"),
     ("__main__",),
 )

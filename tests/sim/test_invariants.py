@@ -1,0 +1,93 @@
+"""The invariants of a simulated run: they hold on the real code, and they catch a broken one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pyrt.messages import ExecutionLedger, ExecutionVerdict
+from pyrt.modes.sim_faults import FaultPlan, FaultWindow
+from pyrt.modes.simulation import SimRun, run_sim
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_run_sim_on_the_real_code_holds_every_invariant(tmp_path: Path, seed: int) -> None:
+    result = run_sim(SimRun(seed=seed, duration=60.0, faults="harsh"), journal_path=tmp_path / "j.pyrtj")
+
+    assert result.violation is None
+    assert result.checks > 300
+    assert result.fills > 0
+    assert result.virtual_seconds == 60.0
+
+
+@pytest.mark.slow
+def test_same_run_twice_gives_the_same_journal_and_another_seed_does_not(tmp_path: Path) -> None:
+    runs = [SimRun(seed=4, duration=30.0, faults="harsh"), SimRun(seed=4, duration=30.0, faults="harsh")]
+    runs.append(SimRun(seed=5, duration=30.0, faults="harsh"))
+
+    paths = [run_sim(run, journal_path=tmp_path / f"{i}.pyrtj").journal_path for i, run in enumerate(runs)]
+
+    a, b, c = (p.read_bytes() for p in paths)
+    assert a == b
+    assert a != c
+
+
+def _ledger_keyed_by_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the injected bug: a second fill of an order is taken for a redelivery of the first
+    original = ExecutionLedger.check
+
+    def check(self: ExecutionLedger, fill):
+        seen = self._seen  # the test reaches into the real code to break it
+        if fill.execution_id not in seen and any(key[0] == fill.client_order_id for key in seen.values()):
+            return ExecutionVerdict.DUPLICATE
+        return original(self, fill)
+
+    monkeypatch.setattr(ExecutionLedger, "check", check)
+
+
+@pytest.mark.slow
+def test_a_dropped_fill_stops_the_run_with_s2_its_time_and_the_events_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _ledger_keyed_by_order(monkeypatch)
+    run = SimRun(seed=1, duration=60.0, faults="none", params={"quantity": 400})
+
+    result = run_sim(run, journal_path=tmp_path / "j.pyrtj")
+
+    violation = result.violation
+    assert violation is not None
+    assert violation.invariant == "S2"
+    assert "the venue filled 400" in violation.message
+    assert 0 < violation.at_seconds < 60.0
+    assert result.virtual_seconds == pytest.approx(violation.at_seconds)
+    assert any("OrderFilled" in event for event in violation.recent)
+    assert result.command_line == "pyrt sim --seed 1 --duration 1m --param quantity=400 --faults none"
+
+
+def test_fault_plan_round_trips_through_json() -> None:
+    plan = FaultPlan(
+        windows=(
+            FaultWindow(start=1.0, end=5.5, rates={"submit_timeout": 0.2, "updates_delay": 0.5}),
+            FaultWindow(start=2.0, end=3.0, rates={"drop_tick": 1.0}),
+        )
+    )
+
+    assert FaultPlan.from_json(plan.to_json()) == plan
+    assert plan.ends_at == 5.5
+    assert plan.kinds() == ("drop_tick", "submit_timeout", "updates_delay")
+
+
+@pytest.mark.slow
+def test_a_seed_gives_the_same_journal_whatever_the_process_ran_before(tmp_path: Path) -> None:
+    # a swarm worker runs many seeds; trio breaks ties between timers by id(), which depends on
+    # what the process allocated before, unless scheduling is deterministic (seed_trio_scheduler)
+    fresh = run_sim(SimRun(seed=2, duration=20.0, faults="harsh"), journal_path=tmp_path / "fresh.pyrtj")
+    run_sim(SimRun(seed=1, duration=30.0, faults="harsh"), journal_path=tmp_path / "other.pyrtj")
+    junk = [object() for _ in range(10_000)]  # move the allocator on
+
+    after = run_sim(SimRun(seed=2, duration=20.0, faults="harsh"), journal_path=tmp_path / "after.pyrtj")
+
+    assert junk
+    assert after.journal_path.read_bytes() == fresh.journal_path.read_bytes()
