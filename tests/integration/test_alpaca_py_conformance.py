@@ -11,6 +11,7 @@ import threading
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from datetime import date
 from typing import Any
 
 import pytest
@@ -36,6 +37,7 @@ with warnings.catch_warnings():
     from alpaca.trading.requests import (
         CancelOrderResponse,
         ClosePositionRequest,
+        GetCalendarRequest,
         GetOrdersRequest,
         LimitOrderRequest,
         MarketOrderRequest,
@@ -138,6 +140,19 @@ def test_trading_client_account_and_clock(client: TradingClient) -> None:
     assert isinstance(clock, Clock)
     assert clock.is_open is True
     assert clock.next_close > clock.timestamp
+    assert clock.next_open.weekday() < 5  # issue 12: it fell on a Saturday
+
+
+def test_trading_client_calendar_lists_sessions(client: TradingClient) -> None:
+    days = client.get_calendar(GetCalendarRequest(start=date(2026, 11, 25), end=date(2026, 11, 30)))
+
+    assert [
+        (day.date.isoformat(), day.open.strftime("%H:%M"), day.close.strftime("%H:%M")) for day in days
+    ] == [
+        ("2026-11-25", "09:30", "16:00"),
+        ("2026-11-27", "09:30", "13:00"),
+        ("2026-11-30", "09:30", "16:00"),
+    ]
 
 
 def test_trading_client_market_order_fills_and_is_found(client: TradingClient) -> None:

@@ -928,3 +928,75 @@ def test_random_use_keeps_cash_positions_and_orders_consistent(operations):
         if order.time_in_force is TimeInForce.FOK:
             assert order.filled_qty in (0.0, order.qty)
     assert engine.statistics().open_orders == len(engine.open_orders())
+
+
+# ------------------------------------------------------------------ market sessions
+
+
+def test_close_market_expires_day_orders_of_its_symbols_only():
+    engine = make_engine()
+    engine.on_quote("BTC/USD", 50_000.0, 1, 50_010.0, 1, now_ns=T0)
+    day, _ = buy(engine, 1, order_type=OrderType.LIMIT, limit_price=90.0)
+    gtc, _ = buy(engine, 1, order_type=OrderType.LIMIT, limit_price=90.0, time_in_force=TimeInForce.GTC)
+    crypto, _ = buy(engine, 0.01, symbol="BTC/USD", order_type=OrderType.LIMIT, limit_price=40_000.0)
+
+    events = engine.close_market(["AAPL"], now_ns=T0 + 10)
+
+    assert [(event.event, event.order.id) for event in events] == [("expired", day.id)]
+    assert engine.get_order(gtc.id).is_open
+    assert engine.get_order(crypto.id).is_open
+    assert not engine.is_market_open("AAPL")
+    assert engine.is_market_open("BTC/USD")
+
+
+def test_orders_while_closed_are_held_then_fill_on_the_first_quote_after_the_open():
+    engine = make_engine()
+    engine.close_market(["AAPL"], now_ns=T0)
+
+    order, events = buy(engine, 10)
+    quiet = engine.on_quote("AAPL", 90.0, 100, 90.02, 100, now_ns=T0 + 2)
+    engine.open_market(["AAPL"])
+    opening = engine.on_quote("AAPL", 101.0, 100, 101.02, 100, now_ns=T0 + 3)
+
+    assert names(events) == ["new"]
+    assert order.status == "new"
+    assert quiet == []
+    assert names(opening) == ["fill"]
+    assert opening[0].price == 101.02
+    assert opening[0].ts_ns == T0 + 3
+
+
+def test_a_second_close_does_not_expire_orders_held_for_the_next_session():
+    engine = make_engine()
+    engine.close_market(["AAPL"], now_ns=T0)
+    held, _ = buy(engine, 1, order_type=OrderType.LIMIT, limit_price=90.0)
+
+    assert engine.close_market(["AAPL"], now_ns=T0 + 5) == []
+    engine.open_market(["AAPL"])
+    engine.on_quote("AAPL", 100.0, 100, 100.02, 100, now_ns=T0 + 6)
+    events = engine.close_market(["AAPL"], now_ns=T0 + 7)
+
+    assert [(event.event, event.order.id) for event in events] == [("expired", held.id)]
+
+
+def test_a_held_ioc_is_decided_against_the_first_quote_after_the_open():
+    engine = make_engine()
+    engine.close_market(["AAPL"], now_ns=T0)
+    order, _ = buy(engine, 150, time_in_force=TimeInForce.IOC)
+
+    engine.open_market(["AAPL"])
+    events = engine.on_quote("AAPL", 100.0, 100, 100.02, 100, now_ns=T0 + 3)
+
+    assert names(events) == ["partial_fill", "canceled"]
+    assert engine.get_order(order.id).filled_qty == 100
+
+
+def test_trades_while_closed_fill_no_resting_limit():
+    engine = make_engine()
+    order, _ = buy(engine, 1, order_type=OrderType.LIMIT, limit_price=99.0, time_in_force=TimeInForce.GTC)
+    engine.close_market(["AAPL"], now_ns=T0)
+
+    events = engine.on_trade("AAPL", 98.0, 10, now_ns=T0 + 2)
+
+    assert events == []
+    assert engine.get_order(order.id).is_open

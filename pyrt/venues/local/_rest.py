@@ -7,12 +7,13 @@ trade_updates hub). Faults, rate limits and key checks happen in the server befo
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Final, Literal, final
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,7 @@ import orjson
 
 from ...messages import OrderType, Side, TimeInForce
 from .._alpaca_wire import format_decimal, format_timestamp
+from ..calendar import NYSE, local_date
 from ..sim.account import EngineAccount, EnginePosition
 from ..sim.matching import CODE_INVALID, EngineEvent, EngineOrder, EngineRejected, MatchingEngine
 from ._http import Request, Response
@@ -41,6 +43,7 @@ from ._wire import (
 logger = logging.getLogger(__name__)
 
 _NEW_YORK: Final = ZoneInfo("America/New_York")
+_MAX_CALENDAR_DAYS: Final = 3660
 _UUID: Final = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _CRYPTO_TIF: Final = frozenset({TimeInForce.GTC, TimeInForce.IOC})
 _CRYPTO_TYPES: Final = frozenset({OrderType.MARKET, OrderType.LIMIT, OrderType.STOP_LIMIT})
@@ -165,6 +168,15 @@ class AccountStatus:
 
 def _error(status: int, code: int, message: str) -> Response:
     return Response.json(status, {"code": code, "message": message})
+
+
+def _parse_date(text: str | None, name: str, default: date) -> date:
+    if not text:
+        return default
+    try:
+        return date.fromisoformat(text[:10])  # a date, or the date of an RFC 3339 time
+    except ValueError:
+        raise WireError(f"{name} must be a date (YYYY-MM-DD), was {text!r}") from None
 
 
 def _not_found(message: str = "endpoint not found") -> Response:
@@ -350,20 +362,52 @@ class TradingApi:
 
     @staticmethod
     def clock_to_wire(now_ns: int) -> dict[str, object]:
-        """Return the Clock object; the local venue trades around the clock, so it is always open."""
-        now = datetime.fromtimestamp(now_ns / 1e9, tz=_NEW_YORK)
-        next_close = now.replace(hour=16, minute=0, second=0, microsecond=0)
-        if next_close <= now:
-            next_close += timedelta(days=1)
-        next_open = now.replace(hour=9, minute=30, second=0, microsecond=0)
-        if next_open <= now:
-            next_open += timedelta(days=1)
+        """Return the Clock object; ``next_open`` and ``next_close`` are the NYSE sessions'.
+
+        The local venue trades around the clock (its market never closes), so it says it is
+        open; the sessions it names skip weekends and holidays (``pyrt.venues.calendar``).
+        """
+        clock = NYSE.clock(now_ns)
+
+        def local(ns: int) -> str:
+            return datetime.fromtimestamp(ns / 1e9, tz=_NEW_YORK).isoformat()
+
         return {
-            "timestamp": now.isoformat(),
+            "timestamp": local(now_ns),
             "is_open": True,
-            "next_open": next_open.isoformat(),
-            "next_close": next_close.isoformat(),
+            "next_open": local(clock.next_open_ns),
+            "next_close": local(clock.next_close_ns),
         }
+
+    @staticmethod
+    def calendar_to_wire(request: Request, now_ns: int) -> list[dict[str, object]]:
+        """Return the Calendar objects from ``start`` to ``end`` (dates; both included).
+
+        ``start`` defaults to today in New York and ``end`` to 30 days after ``start``.
+        ``settlement_date`` is the next session's date (T+1).
+        """
+        start = _parse_date(request.query.get("start"), "start", local_date(now_ns))
+        end = _parse_date(request.query.get("end"), "end", start + timedelta(days=30))
+        if end < start:
+            raise WireError(f"end must not be before start, was start={start} end={end}")
+        if (end - start).days > _MAX_CALENDAR_DAYS:
+            raise WireError(f"at most {_MAX_CALENDAR_DAYS} days at once, was {(end - start).days}")
+        sessions = NYSE.sessions(start, end + timedelta(days=10))  # the last one's settlement too
+        out: list[dict[str, object]] = []
+        for session, settles in itertools.pairwise(sessions):
+            if session.day > end:
+                break
+            out.append(
+                {
+                    "date": session.day.isoformat(),
+                    "open": datetime.fromtimestamp(session.open_ns / 1e9, tz=_NEW_YORK).strftime("%H:%M"),
+                    "close": datetime.fromtimestamp(session.close_ns / 1e9, tz=_NEW_YORK).strftime("%H:%M"),
+                    "session_open": "0400",
+                    "session_close": "2000",
+                    "settlement_date": settles.day.isoformat(),
+                }
+            )
+        return out
 
     # ---------------------------------------------------------------- routing
 
@@ -424,6 +468,10 @@ class TradingApi:
             if method != "GET":
                 return _method_not_allowed()
             return Response.json(200, self.clock_to_wire(now_ns))
+        if path == "/v2/calendar":
+            if method != "GET":
+                return _method_not_allowed()
+            return Response.json(200, self.calendar_to_wire(request, now_ns))
         return _not_found()
 
     # ---------------------------------------------------------------- helpers

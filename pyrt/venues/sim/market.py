@@ -113,11 +113,13 @@ class MarketSimulator:
             else:
                 price = round(rng.uniform(100.0, 50_000.0) if crypto else rng.uniform(20.0, 300.0), 2)
             self._states.append(_SymbolState(symbol=symbol, crypto=crypto, mid=price))
+        # every symbol; self._states keeps the ones step() moves, halted ones (closed) left out
+        self._all: Final = tuple(self._states)
 
     @property
     def symbols(self) -> tuple[str, ...]:
         """The simulated symbols, in stepping order."""
-        return tuple(state.symbol for state in self._states)
+        return tuple(state.symbol for state in self._all)
 
     def last_quote(self, symbol: str) -> QuoteReceived | None:
         """Return the last quote made for ``symbol``, ``None`` before the first step.
@@ -125,10 +127,46 @@ class MarketSimulator:
         Raises:
             KeyError: ``symbol`` is not simulated.
         """
-        for state in self._states:
+        for state in self._all:
             if state.symbol == symbol:
                 return state.last_quote
         raise KeyError(symbol)
+
+    def halt(self, symbols: Sequence[str]) -> None:
+        """Stop stepping ``symbols`` (their market closed): no quotes or trades until :meth:`reopen`.
+
+        Raises:
+            KeyError: a symbol that is not simulated.
+        """
+        halted = set(symbols)
+        self._check(halted)
+        self._states = [state for state in self._states if state.symbol not in halted]
+
+    def reopen(self, symbols: Sequence[str], *, gap_volatility: float = 0.0) -> None:
+        """Step halted ``symbols`` again, each mid first moved by one gap (a log-normal draw).
+
+        Args:
+            symbols: the symbols to reopen; those not halted are left as they are.
+            gap_volatility: standard deviation of each gap's log price change (0.01 = 1 %).
+
+        Raises:
+            KeyError: a symbol that is not simulated.
+            ValueError: a ``gap_volatility`` that is not finite and >= 0.
+        """
+        if not (math.isfinite(gap_volatility) and gap_volatility >= 0.0):
+            raise ValueError(f"gap_volatility must be a finite number >= 0, was {gap_volatility!r}")
+        opening = set(symbols)
+        self._check(opening)
+        stepping = {id(state) for state in self._states}
+        for state in self._all:  # in stepping order: the gaps' draws do not depend on set order
+            if state.symbol in opening and id(state) not in stepping:
+                state.mid *= math.exp(gap_volatility * self._rng.gauss(0.0, 1.0))
+        self._states = [state for state in self._all if id(state) in stepping or state.symbol in opening]
+
+    def _check(self, symbols: set[str]) -> None:
+        unknown = sorted(symbols - {state.symbol for state in self._all})
+        if unknown:
+            raise KeyError(f"not simulated: {unknown}")
 
     def step(self, now_ns: int) -> list[QuoteReceived | TradeReceived]:
         """Advance every symbol one step.

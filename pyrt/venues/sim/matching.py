@@ -40,6 +40,12 @@ Matching rules (documented choices where Alpaca has no single answer):
 - Positions use average cost (``account.py``). Reducing a position leaves its average price
   unchanged and books realized P&L into cash (cash moves by every fill's notional and fee); a
   fill through zero opens the new side at the fill price.
+- A symbol's market may be closed (:meth:`MatchingEngine.close_market`, a session's end):
+  its open ``day`` orders expire, its quotes and trades fill nothing, and orders submitted or
+  replaced meanwhile are accepted (``new``) and held, as Alpaca queues orders placed outside
+  market hours for the next session; :meth:`MatchingEngine.open_market` reopens it and a held
+  order becomes active on the first quote after that (market orders fill at that quote, an
+  ``ioc``/``fok`` is decided against it). Every market is open until closed.
 - Marks (``current_price``) are the latest of the last trade price and the last quote's mid.
 - Ids (order, execution and generated client order ids) are UUID4 strings drawn from the
   injected ``rng``, so a run is reproduced by its seed.
@@ -201,6 +207,7 @@ class _Order:
     filled_qty: float = 0.0
     filled_notional: float = 0.0
     triggered: bool = False
+    held: bool = False  # submitted while its market was closed: activates on the open's first quote
     updated_at_ns: int = 0
     filled_at_ns: int | None = None
     canceled_at_ns: int | None = None
@@ -330,6 +337,7 @@ class MatchingEngine:
         self._orders: dict[str, _Order] = {}  # every order ever, in submission order
         self._by_client_id: dict[str, _Order] = {}
         self._open: dict[str, dict[str, _Order]] = {}  # symbol -> open orders in time priority
+        self._closed: set[str] = set()  # symbols whose market is closed
         self._seq = 0
         self._orders_submitted = 0
         self._requests_rejected = 0
@@ -519,6 +527,9 @@ class MatchingEngine:
 
     def _activate(self, order: _Order, now_ns: int, events: list[EngineEvent]) -> None:
         """Match an order that just became active (submitted, or its stop triggered)."""
+        if order.symbol in self._closed:
+            order.held = True
+            return
         if order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT) and not order.triggered:
             quote = self._quotes.get(order.symbol)
             if quote is None or not self._stop_hit(order, quote):
@@ -654,12 +665,15 @@ class MatchingEngine:
         self._marks[symbol] = (bid + ask) / 2.0
         events: list[EngineEvent] = []
         book = self._open.get(symbol)
-        if not book:
+        if not book or symbol in self._closed:
             return events
         for order in list(book.values()):
             if not order.is_open:
                 continue
-            if order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT) and not order.triggered:
+            if order.held or (
+                order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT) and not order.triggered
+            ):
+                order.held = False
                 self._activate(order, now_ns, events)
             else:
                 self._match(order, now_ns, events)
@@ -690,14 +704,14 @@ class MatchingEngine:
         self._marks[symbol] = price
         events: list[EngineEvent] = []
         book = self._open.get(symbol)
-        if not book or not self._fill_on_trades:
+        if not book or not self._fill_on_trades or symbol in self._closed:
             return events
         left = size
         for order in list(book.values()):
             if left <= 0.0:
                 break
             limit = order.limit_price
-            if not order.is_open or limit is None:
+            if not order.is_open or limit is None or order.held:
                 continue
             if order.order_type is OrderType.STOP_LIMIT and not order.triggered:
                 continue
@@ -720,6 +734,36 @@ class MatchingEngine:
             if order.time_in_force is TimeInForce.DAY:
                 self._close(order, "expired", now_ns, events)
         return events
+
+    def close_market(self, symbols: Iterable[str], *, now_ns: int) -> list[EngineEvent]:
+        """Close the market of ``symbols`` (a session ends): expire their open ``day`` orders.
+
+        Until :meth:`open_market`, their quotes and trades fill nothing and orders submitted
+        or replaced are held (``new``, not matched). Symbols already closed are left as they
+        are, so their held orders do not expire.
+
+        Args:
+            symbols: the symbols whose session ends.
+            now_ns: the close.
+
+        Returns:
+            One ``expired`` event per expired order, in submission order.
+        """
+        closing = set(symbols) - self._closed
+        self._closed |= closing
+        events: list[EngineEvent] = []
+        for order in self._open_orders():
+            if order.symbol in closing and order.time_in_force is TimeInForce.DAY:
+                self._close(order, "expired", now_ns, events)
+        return events
+
+    def open_market(self, symbols: Iterable[str]) -> None:
+        """Open the market of ``symbols`` (a session starts); held orders act on the next quote."""
+        self._closed.difference_update(symbols)
+
+    def is_market_open(self, symbol: str) -> bool:
+        """Return whether ``symbol``'s market is open (every market is, until closed)."""
+        return symbol not in self._closed
 
     def _open_orders(self) -> list[_Order]:
         orders = [order for book in self._open.values() for order in book.values()]

@@ -9,6 +9,15 @@ Alpaca's ``trade_updates`` stream.
 
 The seed's ``rng`` is split at construction into one generator each for the market, the engine
 and the faults, so the market path of a seed is the same whatever a strategy does.
+
+Market sessions (issue #10) are opt-in: built with a ``calendar``
+(:class:`pyrt.venues.calendar.MarketCalendar`), the venue follows its sessions on the run's
+clock. Outside a session no equity quote or trade is made (crypto pairs trade on) and the market
+loop sleeps to the next open when nothing trades; at the close every open ``day`` equity order
+expires (an ``order.canceled`` with reason ``expired``, as Alpaca's ``expired`` trade update
+becomes); orders placed while closed are accepted and held for the next session (as Alpaca queues
+them), so a market order fills at the open's first quote; each open moves every equity's price by
+a seeded gap. Without a calendar the venue trades around the clock, as before.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from ...messages import (
 )
 from ...runtime.clock import NS_PER_SECOND
 from .._protocols import AccountSnapshot, Emit, VenueOrder, VenuePosition
+from ..calendar import NYSE, MarketCalendar, MarketClock, is_crypto
 from .market import MarketSimulator
 from .matching import EngineEvent, EngineOrder, EngineRejected, MatchingEngine
 
@@ -51,6 +61,8 @@ DEFAULT_UPDATES_BUFFER: Final = 64
 _HANDSHAKE_SECONDS: Final = 1.0
 _REORDER_WINDOW: Final = 1.0
 _YEARS_NS: Final = 3 * 365 * 86_400 * 1_000_000_000
+_CLOSED_POLL: Final = 60.0  # seconds between looks at the faults while nothing trades
+_BOUNDARY_SLACK_NS: Final = 1_000  # float virtual time may land a hair before an open or close
 # one draw per request decides among the faults that exclude one another (#10)
 _SUBMIT_KINDS: Final = (
     FaultKind.SERVER_ERROR_BURST,
@@ -194,9 +206,13 @@ class SimVenue:
         fee_per_share: charged on every fill.
         updates_buffer: capacity, in batches, of the channel between the venue and
             :meth:`run_updates`; when it is full, the market loop and requests wait.
+        calendar: the equity sessions to follow (see the module's docstring); ``None`` (the
+            default) trades every symbol around the clock.
+        open_gap_volatility: standard deviation of the log price gap of each equity at each
+            open (0.005 = 0.5 %), drawn from the market's generator.
 
     Raises:
-        ValueError: a bad ``tick_interval`` or market parameter.
+        ValueError: a bad ``tick_interval``, ``open_gap_volatility`` or market parameter.
     """
 
     def __init__(
@@ -213,9 +229,13 @@ class SimVenue:
         volatility: float = 0.0002,
         fee_per_share: float = 0.0,
         updates_buffer: int = DEFAULT_UPDATES_BUFFER,
+        calendar: MarketCalendar | None = None,
+        open_gap_volatility: float = 0.005,
     ) -> None:
         if not (tick_interval > 0.0 and math.isfinite(tick_interval)):
             raise ValueError(f"tick_interval must be a finite number > 0, was {tick_interval!r}")
+        if not (open_gap_volatility >= 0.0 and math.isfinite(open_gap_volatility)):
+            raise ValueError(f"open_gap_volatility must be a finite number >= 0, was {open_gap_volatility!r}")
         if updates_buffer < 1:
             raise ValueError(f"updates_buffer must be >= 1, was {updates_buffer}")
         self._clock = clock
@@ -249,6 +269,12 @@ class SimVenue:
         self._updates_sent = 0
         self._updates_discarded = 0
         self._faults_by_kind: dict[str, int] = {}
+        self._calendar = calendar
+        self._open_gap_volatility = open_gap_volatility
+        self._equities = tuple(symbol for symbol in symbols if not is_crypto(symbol))
+        self._any_crypto = len(self._equities) < len(symbols)
+        self._equities_open: bool | None = None  # None: not looked at yet
+        self._boundary_ns: int | None = None  # the next open or close of the equity market
 
     @property
     def faults(self) -> SimFaults:
@@ -362,10 +388,67 @@ class SimVenue:
                     self._count(FaultKind.MD_DISCONNECT)
                     logger.info("injected market data disconnect")
                     raise TransportError("market data connection lost (simulated)")
+                await self._publish(self._follow_sessions())
+                if self._equities_open is False and not self._any_crypto:
+                    await self._clock.sleep(self._until_boundary(_CLOSED_POLL))  # nothing trades
+                    continue
                 await self._step(wanted, emit)
-                await self._clock.sleep(self._tick_interval)
+                await self._clock.sleep(self._until_boundary(self._tick_interval))
         finally:
             self._feed_running = False
+
+    def _until_boundary(self, seconds: float) -> float:
+        """Return ``seconds``, or less so that the market loop wakes at the next open or close."""
+        if self._boundary_ns is None:
+            return seconds
+        left = (self._boundary_ns - self._clock.now_ns()) / NS_PER_SECOND
+        return max(0.0, min(seconds, left))
+
+    def _follow_sessions(self) -> list[EngineEvent]:
+        """Close or open the equity market if a session boundary has come; return the expiries."""
+        if self._calendar is None or not self._equities:
+            return []
+        now_ns = self._clock.now_ns()
+        boundary = self._boundary_ns
+        if boundary is not None and now_ns < boundary - _BOUNDARY_SLACK_NS:
+            return []
+        at = now_ns if boundary is None else max(now_ns, boundary)
+        events: list[EngineEvent] = []
+        if self._equities_open:  # the boundary was this session's close
+            assert boundary is not None
+            self._market.halt(self._equities)
+            events = self._engine.close_market(self._equities, now_ns=boundary)
+            self._equities_open = False
+            logger.info("equity session closed: %d day orders expired", len(events))
+        clock = self._calendar.clock(at)
+        if clock.is_open:
+            if self._equities_open is False:
+                self._market.reopen(self._equities, gap_volatility=self._open_gap_volatility)
+                self._engine.open_market(self._equities)
+                logger.info("equity session open")
+            self._equities_open = True
+            self._boundary_ns = clock.next_close_ns
+        else:
+            if self._equities_open is None:  # the run starts outside a session
+                self._market.halt(self._equities)
+                events = self._engine.close_market(self._equities, now_ns=at)
+            self._equities_open = False
+            self._boundary_ns = clock.next_open_ns
+        return events
+
+    async def get_clock(self) -> MarketClock:
+        """Return the equity market's clock now, as Alpaca's ``GET /v2/clock`` does.
+
+        With a calendar: whether a session is under way, the next open and the next close.
+        Without one the venue trades around the clock, so it is always open; the next open
+        and close are then the regular NYSE sessions'.
+        """
+        await trio.lowlevel.checkpoint()
+        await self._publish(self._follow_sessions())
+        now_ns = self._clock.now_ns()
+        if self._calendar is None:
+            return attrs.evolve(NYSE.clock(now_ns), is_open=True)
+        return self._calendar.clock(now_ns)
 
     async def _connect(self, what: str) -> None:
         """Connect a stream: wait out a restart; fail authentication if an ``auth_failure`` says so."""
@@ -399,6 +482,8 @@ class SimVenue:
                 fee_per_share=self._engine.fee_per_share,
                 symbols=self._market.symbols,
             )
+            if self._equities_open is False:
+                self._engine.close_market(self._equities, now_ns=now_ns)  # a new account: no orders
             logger.info("injected venue restart with a new account %s", self.account_id)
         elif event.params.get("cancel_open_orders"):
             canceled = self._engine.cancel_all(now_ns=now_ns)
@@ -629,6 +714,7 @@ class SimVenue:
         lost_reply = fault is not None and fault.kind is FaultKind.AMBIGUOUS_TIMEOUT
         if fault is not None and not lost_reply:
             self._raise_request_fault(fault, f"submit of {order.client_order_id}")
+        await self._publish(self._follow_sessions())  # an order after the close is held, not filled
         try:
             accepted, events = self._engine.submit(
                 symbol=order.symbol,
