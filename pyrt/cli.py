@@ -525,9 +525,9 @@ def _shrink_and_write(result: SimResult, directory: Path, out: TextIO) -> None:
         description=f"seed {result.run.seed} shrunk: {result.violation.message}",
         expect=result.violation.invariant,
     )
-    plan = shrunk.run.fault_plan()
+    schedule = shrunk.run.fault_schedule()
     print(
-        f"  minimal: {len(plan.windows)} fault window(s) {', '.join(plan.kinds()) or '(none)'}, "
+        f"  minimal: {len(schedule)} fault event(s) {', '.join(schedule.counts()) or '(none)'}, "
         f"{shrunk.run.duration:g} s, symbols {','.join(shrunk.result.symbols)} ({shrunk.tries} tries)",
         file=out,
     )

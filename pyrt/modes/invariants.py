@@ -35,15 +35,14 @@ from __future__ import annotations
 import collections
 import logging
 import math
-import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Final, Protocol, final
 
 import attrs
 import trio
 import trio.testing
 
-from ..errors import InvariantViolation, RateLimited, TransportError, VenueUnavailable
+from ..errors import InvariantViolation
 from ..messages import (
     Message,
     OrderFilled,
@@ -158,37 +157,22 @@ class SimBooks:
 class ObservedBroker:
     """A :class:`~pyrt.venues.Broker` that passes every call on and tells the monitor about it.
 
-    It counts the faults the venue injected by kind (a submit's 503, 429 or lost reply, a slow
-    reply, a lookup's or cancel's 503), holds order updates while ``updates_delay`` says so (a
-    lagging trade-updates stream, drawn from ``rng``), and checks, before a submit goes out, that the venue does
-    not hold the client order id already (``S1``).
+    It notes each call and its outcome in the monitor's recent events and checks, before a
+    submit goes out, that the venue does not hold the client order id already (``S1``). It
+    injects nothing: the venue follows the run's :class:`~pyrt.faults.FaultSchedule` (a lagging
+    trade-updates stream is its ``update_delay``) and counts what it injected.
     """
 
-    def __init__(
-        self, inner: Broker, *, books: VenueBooks, clock: Clock, rng: random.Random, slow_reply: float = 1.0
-    ) -> None:
+    def __init__(self, inner: Broker, *, books: VenueBooks, clock: Clock) -> None:
         self._inner = inner
-        self._rng = rng
-        self.updates_delay: tuple[float, float] = (0.0, 0.0)
-        """The chance a batch of order updates is held, and for how long: a lagging stream."""
         self._books = books
         self._clock = clock
-        self._slow = slow_reply
         self.monitor: InvariantMonitor | None = None
-        self.faults: collections.Counter[str] = collections.Counter()
         self.submits = 0
 
     def _note(self, text: str) -> None:
         if self.monitor is not None:
             self.monitor.note(text)
-
-    def _count(self, what: str, exc: BaseException) -> None:
-        if isinstance(exc, RateLimited):
-            self.faults[f"{what}_429"] += 1
-        elif isinstance(exc, VenueUnavailable):
-            self.faults[f"{what}_503"] += 1
-        elif isinstance(exc, TransportError):
-            self.faults[f"{what}_lost_reply"] += 1
 
     async def submit_order(self, order: OrderSubmitted) -> VenueOrder:
         cid = order.client_order_id
@@ -200,31 +184,21 @@ class ObservedBroker:
                 )
             self.monitor.watch(cid)
         self._note(f"submit {cid} {order.side} {order.quantity:g} {order.symbol}")
-        started = self._clock.monotonic()
         try:
             reply = await self._inner.submit_order(order)
         except Exception as exc:
-            self._count("submit", exc)
             self._note(f"submit {cid} failed: {type(exc).__name__}: {exc}")
             raise
-        finally:
-            if self._clock.monotonic() - started >= self._slow:
-                self.faults["submit_slow_reply"] += 1
         self._note(f"submit {cid} -> {reply.status}")
         return reply
 
     async def cancel_order(self, venue_order_id: str) -> None:
-        try:
-            await self._inner.cancel_order(venue_order_id)
-        except Exception as exc:
-            self._count("cancel", exc)
-            raise
+        await self._inner.cancel_order(venue_order_id)
 
     async def get_order_by_client_id(self, client_order_id: str) -> VenueOrder | None:
         try:
             found = await self._inner.get_order_by_client_id(client_order_id)
         except Exception as exc:
-            self._count("lookup", exc)
             self._note(f"lookup {client_order_id} failed: {type(exc).__name__}")
             raise
         self._note(f"lookup {client_order_id} -> {'absent' if found is None else found.status}")
@@ -242,14 +216,7 @@ class ObservedBroker:
     async def run_updates(
         self, emit: Emit, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        async def delayed(batch: Sequence[Message]) -> None:
-            chance, seconds = self.updates_delay
-            if chance and self._rng.random() < chance:
-                self.faults["updates_delayed"] += 1
-                await self._clock.sleep(seconds)  # the batches behind it wait too: order is kept
-            await emit(batch)
-
-        await self._inner.run_updates(delayed, task_status=task_status)
+        await self._inner.run_updates(emit, task_status=task_status)
 
 
 def _describe(msg: Message) -> str:

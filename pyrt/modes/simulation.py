@@ -3,7 +3,7 @@
 :func:`simulate` / :func:`run_simulation` run the tree against the in-process :class:`SimVenue`
 (same config and seed → the same journal, byte for byte). :func:`run_sim` is what ``pyrt sim``
 and the swarm run: a :class:`SimRun` (seed, duration, symbols, strategy, fault profile or an
-explicit :class:`~pyrt.modes.sim_faults.FaultPlan`, scheduled operator commands) on a seeded
+explicit :class:`~pyrt.faults.FaultSchedule`, scheduled operator commands) on a seeded
 MockClock, watched by an :class:`~pyrt.modes.invariants.InvariantMonitor`, returning a
 :class:`SimResult` with the figures and, on a violation, the invariant, its time, the events
 before it and the one command that reproduces it.
@@ -21,20 +21,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, final
 
 import attrs
+import orjson
 import trio
 import trio.testing
 
 from ..config import ParamValue, PyrtConfig, config_to_dict, load_config
 from ..errors import ConfigError, InvariantViolation, SupervisionError
+from ..faults import FaultEvent, FaultKind, FaultProfile, FaultSchedule
 from ..messages import ControlCommand
 from ..runtime.clock import NS_PER_SECOND, VirtualClock, WallClock, make_rng, seed_trio_scheduler
 from ..runtime.journal import JournalWriter
 from ..strategy import Strategy
-from ..venues.sim import SimFaults
 from ..venues.sim.venue import SimVenue
 from .invariants import InvariantMonitor, LivenessBounds, ObservedBroker, SimBooks, VenueBooks, Violation
 from .live import pyrt_version
-from .sim_faults import FaultPlan, FaultWindow, draw_plan, load_profile
 from .tree import RunStatus, RunSummary, TradingTree
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_START_NS",
+    "FAULTS_UNTIL",
+    "RUNNER_KINDS",
     "VENUES",
     "ScheduledCommand",
     "SimResult",
@@ -56,6 +58,13 @@ __all__ = [
 
 DEFAULT_START_NS: Final = 1_767_312_000 * NS_PER_SECOND  # 2026-01-02T00:00:00Z
 VENUES: Final = ("sim", "local")
+FAULTS_UNTIL: Final = 0.6
+"""A drawn schedule keeps the events that start within this fraction of the run; the rest is
+calm, so liveness is checked after the faults stop (as TigerBeetle does)."""
+RUNNER_KINDS: Final = frozenset({FaultKind.STRATEGY_RAISE, FaultKind.ACTOR_RAISE, FaultKind.PROCESS_CRASH})
+"""Kinds the ``pyrt sim`` runner would execute itself; it does not yet, so a schedule's events of
+these kinds are kept (and shrunk, and written) but not injected, and never counted."""
+_INSTANT_KINDS: Final = frozenset({FaultKind.MD_DISCONNECT, FaultKind.CONNECTION_RESET})
 _LOCAL_NOT_WIRED: Final = (
     "--venue local: not wired yet; it comes with the simulated network of issue 10 (pyrt.venues.simnet)"
 )
@@ -194,9 +203,9 @@ class ScheduledCommand:
 class SimRun:
     """One simulated session: everything that decides what it does (so it can be rerun).
 
-    ``faults`` names a profile (``none``, ``default``, ``harsh``) or a JSON file; the seed draws
-    its own mix and plan from it, unless ``plan`` gives the plan outright (a scenario, a shrunk
-    failure). ``venue`` is ``sim`` (the in-process exchange) or ``local`` (the Alpaca client
+    ``faults`` names a profile (``none``, ``default``, ``harsh``) or a JSON file read by
+    :meth:`pyrt.faults.FaultProfile.named`; the seed draws its own mix and schedule from it,
+    unless ``schedule`` gives it outright (a scenario, a shrunk failure). ``venue`` is ``sim`` (the in-process exchange) or ``local`` (the Alpaca client
     against the embedded venue over a simulated network; not wired yet, see :func:`_open_venue`).
     """
 
@@ -208,7 +217,7 @@ class SimRun:
     """``None``: the config's."""
     params: Mapping[str, ParamValue] = attrs.field(factory=dict)
     faults: str = "default"
-    plan: FaultPlan | None = None
+    schedule: FaultSchedule | None = None
     commands: tuple[ScheduledCommand, ...] = ()
     venue: str = "sim"
     config_path: Path | None = None
@@ -232,30 +241,34 @@ class SimRun:
             overrides[f"strategy.params.{key}"] = value
         return load_config(self.config_path, env={}, overrides=overrides)
 
-    def fault_plan(self) -> FaultPlan:
-        """Return the plan: the explicit one, or the seed's draw from the profile.
+    def fault_schedule(self) -> FaultSchedule:
+        """Return the schedule: the explicit one, or the seed's draw from the profile.
 
-        The draw uses a generator of its own, seeded from the seed, so the market and the venue
-        of a seed are the same whatever the plan (shrinking changes only the faults).
+        The draw uses generators of its own, seeded from the seed (the mix from one, the
+        schedule from a child of it), so the market and the venue of a seed are the same
+        whatever the faults (shrinking changes only the faults), and a seed draws the same
+        schedule whatever ran before it in the process. Events that start after
+        :data:`FAULTS_UNTIL` of the run are left out: the end is calm.
 
         Raises:
             ConfigError: an unknown profile or a bad profile file.
         """
-        if self.plan is not None:
-            return self.plan
-        return draw_plan(
-            load_profile(self.faults), random.Random(f"faults:{self.seed}"), duration=self.duration
-        )
+        if self.schedule is not None:
+            return self.schedule
+        rng = random.Random(f"faults:{self.seed}")
+        mix = FaultProfile.named(self.faults).draw(rng)
+        drawn = mix.schedule(random.Random(rng.getrandbits(64)), self.duration)
+        calm = self.duration * FAULTS_UNTIL
+        return drawn.filter(lambda event: event.at < calm)
 
     def check(self) -> None:
-        """Check the run before it starts: its config, fault plan and venue.
+        """Check the run before it starts: its config, fault schedule and venue.
 
         Raises:
             ConfigError: every problem found.
         """
         self.config()
-        for window in self.fault_plan().windows:
-            window.faults()
+        self.fault_schedule()
         if self.venue not in VENUES:
             raise ConfigError(
                 [f"--venue must be one of {', '.join(VENUES)}, was {self.venue!r}"], source="pyrt sim"
@@ -287,8 +300,8 @@ class SimResult:
     """What one simulated session did, and whether every invariant held."""
 
     run: SimRun
-    plan: FaultPlan
-    """The fault plan that ran (drawn or given)."""
+    schedule: FaultSchedule
+    """The fault schedule that ran (drawn or given)."""
     violation: Violation | None
     """The first invariant broken, or ``None``."""
     virtual_seconds: float
@@ -300,7 +313,8 @@ class SimResult:
     pnl: float
     """Realized plus unrealized, net of fees."""
     faults_by_kind: Mapping[str, int]
-    """Faults injected, by kind."""
+    """Faults the venue injected, by :class:`~pyrt.faults.FaultKind` name (its statistics'
+    ``faults_by_kind``); the runner's own kinds (:data:`RUNNER_KINDS`) are not executed yet."""
     checks: int
     """Invariant evaluations made."""
     journal_path: Path
@@ -328,13 +342,12 @@ class _VenueParts:
     feed: MarketDataFeed
     broker: Broker
     books: VenueBooks
-    set_faults: Callable[[SimFaults], None]
-    dropped: Callable[[], int]
+    faults_by_kind: Callable[[], Mapping[str, int]]
 
 
 @contextlib.asynccontextmanager
 async def _open_venue(
-    run: SimRun, config: PyrtConfig, *, clock: VirtualClock, rng: random.Random
+    run: SimRun, config: PyrtConfig, schedule: FaultSchedule, *, clock: VirtualClock, rng: random.Random
 ) -> AsyncIterator[_VenueParts]:
     # The seam for --venue local (issue 10): the simulated network of pyrt/venues/simnet gives a
     # feed, a broker (the Alpaca client over in-memory streams) and its server's engine as the
@@ -352,46 +365,15 @@ async def _open_venue(
         rng=rng,
         tick_interval=run.tick_interval,
         starting_cash=config.risk.starting_cash,
+        schedule=schedule.filter(lambda event: event.kind not in RUNNER_KINDS),
     )
-
-    def set_faults(faults: SimFaults) -> None:
-        venue.faults = faults
-
     await trio.lowlevel.checkpoint()
     yield _VenueParts(
         feed=venue,
         broker=venue,
         books=SimBooks(venue.engine),
-        set_faults=set_faults,
-        dropped=lambda: venue.statistics().market_messages_dropped,
+        faults_by_kind=lambda: venue.statistics().faults_by_kind,
     )
-
-
-def _combined(windows: Sequence[FaultWindow]) -> tuple[SimFaults, tuple[float, float]]:
-    # overlapping windows: each rate at its highest, the three submit faults scaled to add up to 1
-    rates: dict[str, float] = {}
-    for window in windows:
-        for key, value in window.rates.items():
-            rates[key] = max(rates.get(key, 0.0), value)
-    submit = sum(rates.get(k, 0.0) for k in ("submit_unavailable", "submit_rate_limited", "submit_timeout"))
-    if submit > 1.0:
-        for k in ("submit_unavailable", "submit_rate_limited", "submit_timeout"):
-            if k in rates:
-                rates[k] /= submit
-    window = FaultWindow(start=0.0, end=1.0, rates=rates)
-    return window.faults(), window.updates_delay()
-
-
-async def _play_plan(
-    plan: FaultPlan, parts: _VenueParts, broker: ObservedBroker, clock: VirtualClock
-) -> None:
-    start = clock.monotonic()
-    times = sorted({t for w in plan.windows for t in (w.start, w.end)})
-    for t in times:
-        await clock.sleep(max(0.0, start + t - clock.monotonic()))
-        faults, updates_delay = _combined([w for w in plan.windows if w.start <= t < w.end])
-        parts.set_faults(faults)
-        broker.updates_delay = updates_delay
 
 
 async def _play_commands(
@@ -422,12 +404,20 @@ async def _finish(duration: float, monitor: InvariantMonitor, stop: trio.Event, 
     stop.set()
 
 
-def _faults_by_kind(broker: ObservedBroker, parts: _VenueParts) -> dict[str, int]:
-    counts = dict(broker.faults)
-    dropped = parts.dropped()
-    if dropped:
-        counts["market_data_dropped"] = dropped
-    return dict(sorted(counts.items()))
+def _fault_end(event: FaultEvent, duration: float) -> float:
+    if event.seconds is not None:
+        return event.at + event.seconds
+    if event.kind is FaultKind.VENUE_RESTART:
+        return event.at + event.number("downtime")
+    if event.count is not None or event.kind in _INSTANT_KINDS:
+        return event.at  # a counted one hits the next opportunities, an instant one happens then
+    return duration  # open-ended: the whole run
+
+
+def _faults_end(schedule: FaultSchedule, duration: float) -> float:
+    # when the last fault stops: liveness is measured from here
+    ends = (_fault_end(event, duration) for event in schedule.events if event.kind not in RUNNER_KINDS)
+    return min(duration, max(ends, default=0.0))
 
 
 async def simulate_run(
@@ -448,12 +438,10 @@ async def simulate_run(
         start_ns: the virtual clock's start.
 
     Raises:
-        ConfigError: a bad config, strategy, fault profile or plan.
+        ConfigError: a bad config, strategy, fault profile or schedule.
     """
     config = run.config()
-    plan = run.fault_plan()
-    for window in plan.windows:
-        window.faults()  # fail now on bad rates, not mid-run
+    schedule = run.fault_schedule()
     clock = VirtualClock(start_ns)
     rng = make_rng(run.seed)
     metadata: dict[str, object] = {
@@ -464,17 +452,15 @@ async def simulate_run(
         "start_ns": start_ns,
         "duration": run.duration,
         "faults": run.faults,
-        "fault_plan": plan.to_json(),
+        "fault_schedule": orjson.loads(schedule.to_json()),
         "commands": [c.to_json() for c in run.commands],
         "config": config_to_dict(config),
     }
     journal_path.parent.mkdir(parents=True, exist_ok=True)
     violation: Violation | None = None
-    async with _open_venue(run, config, clock=clock, rng=rng) as parts:
+    async with _open_venue(run, config, schedule, clock=clock, rng=rng) as parts:
         books = parts.books
-        broker = ObservedBroker(
-            parts.broker, books=books, clock=clock, rng=random.Random(f"updates:{run.seed}")
-        )
+        broker = ObservedBroker(parts.broker, books=books, clock=clock)
         with JournalWriter.create(journal_path, metadata=metadata, overwrite=True) as journal:
             tree = TradingTree(
                 config,
@@ -490,7 +476,7 @@ async def simulate_run(
                 tree,
                 books,
                 clock=clock,
-                faults_end=plan.ends_at,
+                faults_end=_faults_end(schedule, run.duration),
                 bounds=run.bounds,
                 allow_short=limits.allow_short,
                 max_position_size=limits.max_position_size,
@@ -505,7 +491,6 @@ async def simulate_run(
 
             try:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(_play_plan, plan, parts, broker, clock)
                     nursery.start_soon(_play_commands, run.commands, tree, clock)
                     await nursery.start(monitor.run)
                     stop = trio.Event()
@@ -533,7 +518,7 @@ async def simulate_run(
         status = summary.status
         return SimResult(
             run=run,
-            plan=plan,
+            schedule=schedule,
             violation=violation,
             virtual_seconds=round(status.elapsed, 9),
             wall_seconds=0.0,
@@ -541,7 +526,7 @@ async def simulate_run(
             orders=status.count("order.submitted"),
             fills=status.count("order.filled"),
             pnl=status.realized_pnl + status.unrealized_pnl,
-            faults_by_kind=_faults_by_kind(broker, parts),
+            faults_by_kind=dict(parts.faults_by_kind()),
             checks=monitor.checks,
             journal_path=journal_path,
             symbols=tuple(config.symbols),
@@ -556,10 +541,10 @@ def run_sim(
 ) -> SimResult:
     """Run :func:`simulate_run` in its own trio run on a seeded, autojumping ``MockClock``.
 
-    Same run (seed, plan, config, code) → the same journal, byte for byte.
+    Same run (seed, schedule, config, code) → the same journal, byte for byte.
 
     Raises:
-        ConfigError: a bad config, strategy, fault profile or plan.
+        ConfigError: a bad config, strategy, fault profile or schedule.
     """
     wall = WallClock()
     started = wall.now_ns()

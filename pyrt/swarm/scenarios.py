@@ -1,12 +1,17 @@
-"""Scenario files: a named situation as a seed, a fault plan and operator commands, with what to expect.
+"""Scenario files: a named situation as a seed, a fault schedule and operator commands, with what to expect.
 
 A scenario (``specs/scenarios/*.json``, or one the shrinker wrote) is::
 
     {"name": "rest-fault-storm", "description": "...", "seed": 1, "duration": "140s",
      "symbols": ["AAPL", "MSFT"], "strategy": "sma_crossover", "params": {},
-     "faults": [{"start": 20, "end": 80, "rates": {"submit_rate_limited": 0.3}}],
+     "faults": {"duration": 140.0, "events": [
+         {"at": 20.0, "kind": "rate_limit_storm", "seconds": 60.0, "probability": 0.3,
+          "scope": "submit", "retry_after": 1.0}]},
      "commands": [{"at": 30, "command": "halt", "reason": "...", "cancel_orders": true}],
      "expect": "pass"}
+
+``faults`` is a :class:`~pyrt.faults.FaultSchedule` in its JSON form
+(:meth:`~pyrt.faults.FaultSchedule.to_json`; its events are described in ``specs/faults/README.md``).
 
 ``expect`` is ``"pass"`` (every invariant holds) or ``{"violation": "S1"}`` (a shrunk failure:
 it still fails that way). ``requires`` lists venue features a scenario needs that are not
@@ -22,7 +27,7 @@ import attrs
 import orjson
 
 from ..errors import ConfigError
-from ..modes.sim_faults import FaultPlan
+from ..faults import FaultSchedule
 from ..modes.simulation import ScheduledCommand, SimRun, format_duration, parse_duration
 
 __all__ = ["SUPPORTED_FEATURES", "Scenario", "load_scenario", "write_scenario"]
@@ -100,11 +105,11 @@ def load_scenario(path: Path) -> Scenario:
     params = data.get("params", {})
     if not isinstance(params, dict):
         problems.append(f"$.params: must be an object, was {params!r}")
-    plan = FaultPlan()
+    schedule = FaultSchedule(events=())
     try:
-        plan = FaultPlan.from_json(data.get("faults", []), source=source)
+        schedule = FaultSchedule.from_json(orjson.dumps(data.get("faults", {"events": []})), source=source)
     except ConfigError as exc:
-        problems.extend(exc.errors)
+        problems.extend(f"$.faults{error.removeprefix('$')}" for error in exc.errors)
     commands: list[ScheduledCommand] = []
     for i, item in enumerate(data.get("commands", [])):
         try:
@@ -134,7 +139,7 @@ def load_scenario(path: Path) -> Scenario:
         strategy=data.get("strategy"),
         params=dict(params),
         faults="scenario",
-        plan=plan,
+        schedule=schedule,
         commands=tuple(commands),
         scenario=path,
     )
@@ -150,7 +155,7 @@ def load_scenario(path: Path) -> Scenario:
 def write_scenario(
     path: Path, run: SimRun, *, name: str, description: str = "", expect: str | None = None
 ) -> Path:
-    """Write ``run`` (its explicit plan, or the seed's draw) as a scenario file; return ``path``.
+    """Write ``run`` (its explicit schedule, or the seed's draw) as a scenario file; return ``path``.
 
     Raises:
         ConfigError: the run's fault profile cannot be read.
@@ -167,7 +172,7 @@ def write_scenario(
         data["strategy"] = run.strategy
     if run.params:
         data["params"] = dict(run.params)
-    data["faults"] = run.fault_plan().to_json()
+    data["faults"] = orjson.loads(run.fault_schedule().to_json())
     if run.commands:
         data["commands"] = [command.to_json() for command in run.commands]
     data["expect"] = "pass" if expect is None else {"violation": expect}

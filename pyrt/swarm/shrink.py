@@ -1,6 +1,9 @@
 """Shrink a failing seed to a minimal scenario: fewer faults, a shorter run, fewer symbols.
 
-The same seed keeps the same market and venue (the fault plan draws from a generator of its own),
+What it reduces is the run's :class:`~pyrt.faults.FaultSchedule`: it cuts the run (and the
+schedule, :meth:`~pyrt.faults.FaultSchedule.until`) just past the violation, drops a whole kind,
+half the events, then single events, then a symbol. The same seed keeps the same market and venue
+(the schedule draws from generators of its own),
 so each reduction changes only what it removes. A candidate is kept when it still breaks the same
 invariant; the result is written as a scenario file that ``pyrt sim --scenario FILE`` replays.
 """
@@ -16,7 +19,7 @@ from typing import final
 import attrs
 
 from ..errors import ConfigError
-from ..modes.sim_faults import FaultPlan, FaultWindow
+from ..faults import FaultKind, FaultSchedule
 from ..modes.simulation import SimResult, SimRun, run_sim
 
 __all__ = ["ShrinkResult", "shrink"]
@@ -28,39 +31,37 @@ class ShrinkResult:
     """The smallest failing run found, and how many runs it took."""
 
     run: SimRun
-    """The minimal run, its plan explicit."""
+    """The minimal run, its schedule explicit."""
     result: SimResult
     """What it did: the same invariant broken."""
     tries: int
     """Candidate runs made."""
 
 
+def _without_kind(schedule: FaultSchedule, kind: FaultKind) -> FaultSchedule:
+    return schedule.filter(lambda event: event.kind is not kind)
+
+
 def _candidates(run: SimRun, symbols: tuple[str, ...], at: float) -> Iterator[SimRun]:
-    plan = run.plan if run.plan is not None else FaultPlan()
-    windows = plan.windows
+    schedule = run.fault_schedule()
     # a shorter run: just past the violation (the run before it is the same)
     short = float(math.ceil(at)) + 1.0
     if short < run.duration:
-        yield attrs.evolve(run, duration=short)
-    for i in range(len(windows)):  # fewer faults: drop a window
-        yield attrs.evolve(run, plan=FaultPlan(windows=windows[:i] + windows[i + 1 :]))
-    for i, window in enumerate(windows):  # drop a kind from a window
-        if len(window.rates) > 1:
-            for kind in sorted(window.rates):
-                rates = {k: v for k, v in window.rates.items() if k != kind}
-                yield attrs.evolve(run, plan=_replace(windows, i, attrs.evolve(window, rates=rates)))
-    for i, window in enumerate(windows):  # a shorter window
-        length = window.end - window.start
-        if length > 1.0:
-            half = attrs.evolve(window, end=round(window.start + length / 2, 3))
-            yield attrs.evolve(run, plan=_replace(windows, i, half))
+        yield attrs.evolve(run, duration=short, schedule=schedule.until(short))
+    kinds = [FaultKind(name) for name in schedule.counts()]
+    if len(kinds) > 1:  # fewer faults: drop a whole kind
+        for kind in kinds:
+            yield attrs.evolve(run, schedule=_without_kind(schedule, kind))
+    events = schedule.events
+    if len(events) > 3:  # half the events, each half in turn
+        half = len(events) // 2
+        yield attrs.evolve(run, schedule=attrs.evolve(schedule, events=events[half:]))
+        yield attrs.evolve(run, schedule=attrs.evolve(schedule, events=events[:half]))
+    for i in range(len(events)):  # one event fewer
+        yield attrs.evolve(run, schedule=schedule.without(i))
     if len(symbols) > 1:  # fewer symbols
         for symbol in symbols:
             yield attrs.evolve(run, symbols=tuple(s for s in symbols if s != symbol))
-
-
-def _replace(windows: tuple[FaultWindow, ...], i: int, window: FaultWindow) -> FaultPlan:
-    return FaultPlan(windows=(*windows[:i], window, *windows[i + 1 :]))
 
 
 def shrink(
@@ -85,7 +86,7 @@ def shrink(
     if violation is None:
         raise ValueError(f"seed {failure.run.seed} broke no invariant: nothing to shrink")
     target = violation.invariant
-    best = attrs.evolve(failure.run, plan=failure.plan, symbols=failure.symbols, scenario=None)
+    best = attrs.evolve(failure.run, schedule=failure.schedule, symbols=failure.symbols, scenario=None)
     best_result = failure
     tries = 0
     with tempfile.TemporaryDirectory(prefix="pyrt-shrink-") as tmp:

@@ -121,7 +121,7 @@ def run_swarm(
         raise ConfigError([f"--jobs must be >= 1, was {jobs}"], source="command line")
     for run in runs[:1]:
         run.config()
-        run.fault_plan()
+        run.fault_schedule()
     journal_dir.mkdir(parents=True, exist_ok=True)
     context = multiprocessing.get_context("forkserver")
     results: list[SimResult] = []
@@ -158,7 +158,7 @@ def run_swarm_dask(
         raise ConfigError([DASK_MISSING], source="command line") from exc
     for run in runs[:1]:
         run.config()
-        run.fault_plan()
+        run.fault_schedule()
     journal_dir.mkdir(parents=True, exist_ok=True)
     results: list[SimResult] = []
     with Client(scheduler) as client:  # type: ignore[no-untyped-call]  # dask ships no annotations here

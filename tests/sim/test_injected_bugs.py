@@ -17,7 +17,10 @@ from pyrt.swarm import run_swarm, swarm_runs
 from . import bugs
 
 LOST_REPLIES = (
-    '{"max_rates": {"submit_timeout": 0.3, "updates_delay": 0.6, "drop_tick": 0.1}, "on_probability": 1.0}'
+    '{"name": "lost-replies", "faults": {'
+    '"ambiguous_timeout": {"rate_per_hour": 600.0, "count": 1}, '
+    '"update_delay": {"rate_per_hour": 240.0, "seconds": 20.0, "delay": 3.0}, '
+    '"md_gap": {"rate_per_hour": 60.0, "seconds": 2.0}}}'
 )
 
 

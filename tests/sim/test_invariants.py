@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from pyrt.faults import FaultEvent, FaultSchedule
 from pyrt.messages import ExecutionLedger, ExecutionVerdict
-from pyrt.modes.sim_faults import FaultPlan, FaultWindow
 from pyrt.modes.simulation import SimRun, run_sim
 
 
@@ -66,17 +66,20 @@ def test_a_dropped_fill_stops_the_run_with_s2_its_time_and_the_events_before(
     assert result.command_line == "pyrt sim --seed 1 --duration 1m --param quantity=400 --faults none"
 
 
-def test_fault_plan_round_trips_through_json() -> None:
-    plan = FaultPlan(
-        windows=(
-            FaultWindow(start=1.0, end=5.5, rates={"submit_timeout": 0.2, "updates_delay": 0.5}),
-            FaultWindow(start=2.0, end=3.0, rates={"drop_tick": 1.0}),
+def test_fault_schedule_round_trips_through_json() -> None:
+    schedule = FaultSchedule(
+        events=(
+            FaultEvent(
+                at=1.0, kind="ambiguous_timeout", seconds=4.5, probability=0.2, params={"scope": "submit"}
+            ),
+            FaultEvent(at=1.0, kind="update_delay", seconds=4.5, params={"delay": 3.0}),
+            FaultEvent(at=2.0, kind="md_gap", seconds=1.0),
         )
     )
 
-    assert FaultPlan.from_json(plan.to_json()) == plan
-    assert plan.ends_at == 5.5
-    assert plan.kinds() == ("drop_tick", "submit_timeout", "updates_delay")
+    assert FaultSchedule.from_json(schedule.to_json()) == schedule
+    assert max(event.end for event in schedule.events) == 5.5
+    assert tuple(schedule.counts()) == ("md_gap", "ambiguous_timeout", "update_delay")
 
 
 @pytest.mark.slow

@@ -13,7 +13,10 @@ from pyrt.modes.simulation import SimRun, run_sim
 from pyrt.swarm import load_scenario, shrink, write_scenario
 
 PROFILE = (
-    '{"max_rates": {"submit_timeout": 0.3, "updates_delay": 0.6, "drop_tick": 0.1}, "on_probability": 1.0}'
+    '{"name": "lost-replies", "faults": {'
+    '"ambiguous_timeout": {"rate_per_hour": 600.0, "count": 1}, '
+    '"update_delay": {"rate_per_hour": 240.0, "seconds": 20.0, "delay": 3.0}, '
+    '"md_gap": {"rate_per_hour": 60.0, "seconds": 2.0}}}'
 )
 
 
@@ -53,11 +56,8 @@ def test_shrunk_failure_has_fewer_faults_a_shorter_run_and_replays_from_its_file
 
     assert shrunk.result.violation is not None
     assert shrunk.result.violation.invariant == "S1"
-    before, after = failure.plan, shrunk.run.fault_plan()
-    assert (len(after.windows), sum(len(w.rates) for w in after.windows)) <= (
-        len(before.windows),
-        sum(len(w.rates) for w in before.windows),
-    )
+    before, after = failure.schedule, shrunk.run.fault_schedule()
+    assert (len(after), len(after.counts())) <= (len(before), len(before.counts()))
     assert shrunk.run.duration < failure.run.duration
     assert len(shrunk.result.symbols) <= len(failure.symbols)
     scenario = load_scenario(path)
