@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pyrt.cli import main
 from pyrt.faults import FaultEvent, FaultSchedule
 from pyrt.messages import ExecutionLedger, ExecutionVerdict
 from pyrt.modes.simulation import SimRun, run_sim
@@ -94,3 +95,23 @@ def test_a_seed_gives_the_same_journal_whatever_the_process_ran_before(tmp_path:
 
     assert junk
     assert after.journal_path.read_bytes() == fresh.journal_path.read_bytes()
+
+
+def test_the_summary_counts_what_the_venue_injected_and_names_what_the_runner_skips(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = tmp_path / "raise.json"
+    schedule = FaultSchedule(
+        events=(
+            FaultEvent(at=1.0, kind="md_stall", seconds=3.0),
+            FaultEvent(at=2.0, kind="actor_raise", params={"target": "risk"}),
+        )
+    )
+    scenario.write_text(f'{{"seed": 1, "duration": "10s", "faults": {schedule.to_json()}, "expect": "pass"}}')
+
+    code = main(["sim", "--scenario", str(scenario), "--journal", str(tmp_path / "j.pyrtj")])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "faults injected: md_stall 1\n" in out
+    assert "faults drawn, not executed by the runner yet: actor_raise 1\n" in out
