@@ -27,7 +27,7 @@ import trio.testing
 
 from ..config import ParamValue, PyrtConfig, config_to_dict, load_config
 from ..errors import ConfigError, InvariantViolation, SupervisionError
-from ..faults import FaultEvent, FaultKind, FaultProfile, FaultSchedule
+from ..faults import PROFILES_DIR, FaultEvent, FaultKind, FaultProfile, FaultSchedule
 from ..messages import ControlCommand
 from ..runtime.clock import NS_PER_SECOND, VirtualClock, WallClock, make_rng, seed_trio_scheduler
 from ..runtime.journal import JournalWriter
@@ -198,6 +198,23 @@ class ScheduledCommand:
         return attrs.asdict(self)
 
 
+_PROFILE_ORDER: Final = {"none": 0, "default": 1, "harsh": 2}
+
+
+def _profile(name_or_path: str) -> FaultProfile:
+    # a word that names no shipped profile is a typo of one, not a file: say what --faults takes
+    shipped = sorted(
+        (path.stem for path in PROFILES_DIR.glob("*.json")),
+        key=lambda name: (_PROFILE_ORDER.get(name, 3), name),
+    )
+    if not (name_or_path.endswith(".json") or "/" in name_or_path or name_or_path in shipped):
+        raise ConfigError(
+            [f"--faults must be {', '.join(shipped)} or a FILE.json, was {name_or_path!r}"],
+            source="command line",
+        )
+    return FaultProfile.named(name_or_path)
+
+
 @final
 @attrs.frozen(kw_only=True)
 class SimRun:
@@ -256,7 +273,7 @@ class SimRun:
         if self.schedule is not None:
             return self.schedule
         rng = random.Random(f"faults:{self.seed}")
-        mix = FaultProfile.named(self.faults).draw(rng)
+        mix = _profile(self.faults).draw(rng)
         drawn = mix.schedule(random.Random(rng.getrandbits(64)), self.duration)
         calm = self.duration * FAULTS_UNTIL
         return drawn.filter(lambda event: event.at < calm)
