@@ -32,7 +32,7 @@ def test_parse_duration_refuses_anything_else(text: str) -> None:
         (["--duration", "soon"], "pyrt sim: argument --duration: duration must look like 30s, 2m, 6h30m"),
         (
             ["--faults", "bogus"],
-            "pyrt sim: unknown fault profile 'bogus'; expected one of ['default', 'harsh', 'none'] or a FILE.json",
+            "pyrt sim: --faults must be none, default, harsh or a FILE.json, was 'bogus'",
         ),
         (["--venue", "local"], "pyrt sim: --venue local: not wired yet"),
         (["--swarm", "0"], "pyrt sim: argument --swarm: --swarm must be >= 1, was 0"),
