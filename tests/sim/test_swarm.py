@@ -56,7 +56,7 @@ def test_process_pool_swarm_runs_every_seed_in_order_with_its_own_faults(
 def test_dask_swarm_on_a_local_cluster_gives_the_pool_s_results(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    distributed = pytest.importorskip("dask.distributed")
+    import dask.distributed as distributed  # pyrt[dask] is part of the test install: missing it fails
     runs = swarm_runs(base(tmp_path_factory), 4, first_seed=11)
     local = run_swarm(runs, journal_dir=tmp_path / "pool", jobs=2)
 
